@@ -1,0 +1,74 @@
+"""The ``kuberay-apiserver`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from service.settings import load_settings
+
+
+@click.group()
+@click.version_option(package_name="kuberay-apiserver")
+def main() -> None:
+    """REST and gRPC API for Ray on Kubernetes, with an SQL audit trail."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
+@click.option("--http-port", type=int, default=None, help="HTTP port (default 8888).")
+@click.option("--grpc-port", type=int, default=None, help="gRPC port (default 8887; 0 disables gRPC).")
+@click.option("--kubeconfig", default=None, help="Kubeconfig file (default: KUBECONFIG, then in-cluster).")
+@click.option("--dev-cluster", is_flag=True, default=None, help="Use an in-memory Kubernetes emulation (not a real cluster).")
+@click.option("--dev-cluster-port", type=int, default=None, help="Port of the dev cluster (default: a free one).")
+@click.option("--no-migrate", "no_migrate", is_flag=True, default=False, help="Do not apply database migrations at start.")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None)
+@click.option("--log-level", default=None)
+def serve(
+    host: str | None,
+    http_port: int | None,
+    grpc_port: int | None,
+    kubeconfig: str | None,
+    dev_cluster: bool | None,
+    dev_cluster_port: int | None,
+    no_migrate: bool,
+    log_format: str | None,
+    log_level: str | None,
+) -> None:
+    """Serve the HTTP API (and gRPC) until interrupted."""
+    import uvicorn
+
+    from service.app import create_asgi
+    from service.log import configure_logging
+
+    try:
+        settings = load_settings(
+            os.environ,
+            host=host,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            kubeconfig=kubeconfig,
+            dev_cluster=dev_cluster,
+            dev_cluster_port=dev_cluster_port,
+            migrate=False if no_migrate else None,
+            log_format=log_format,
+            log_level=log_level,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    config = uvicorn.Config(
+        create_asgi(settings),
+        host=settings.host,
+        port=settings.http_port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(1)

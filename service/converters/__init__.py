@@ -1,0 +1,1 @@
+"""Pure conversions between API messages and Kubernetes objects (ConfigMaps, RayClusters, RayJobs, ...)."""

@@ -1,0 +1,77 @@
+"""Tables of the audit trail and the resource history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names make migrations reproducible on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real 64-bit key.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class AuditEventRow(Base):
+    """One create, update or delete attempted through the API, successful or not."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    time: Mapped[dt.datetime]
+    user: Mapped[str] = mapped_column(String(253), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    resource: Mapped[str] = mapped_column(String(32))
+    namespace: Mapped[str] = mapped_column(String(253))
+    name: Mapped[str] = mapped_column(String(253))
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    code: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (
+        # Newest-first pages, alone or after one equality filter; `id` breaks ties in the page order.
+        Index("ix_audit_events_time_id", "time", "id"),
+        Index("ix_audit_events_user_time", "user", "time", "id"),
+        Index("ix_audit_events_namespace_time", "namespace", "time", "id"),
+        Index("ix_audit_events_name_time", "name", "time", "id"),
+        Index("ix_audit_events_resource_time", "resource", "time", "id"),
+    )
+
+
+class ResourceRow(Base):
+    """The life of one resource created through the API (or first seen in the cluster)."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    resource: Mapped[str] = mapped_column(String(32))
+    namespace: Mapped[str] = mapped_column(String(253))
+    name: Mapped[str] = mapped_column(String(253))
+    uid: Mapped[str] = mapped_column(String(64), default="")
+    user: Mapped[str] = mapped_column(String(253), default="")
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (
+        Index("ix_resources_lookup", "resource", "namespace", "name", "deleted_at"),
+        Index("ix_resources_deleted", "resource", "deleted_at"),
+    )

@@ -1,0 +1,10 @@
+"""The dev cluster: an in-memory emulation of the Kubernetes API this service uses, served over HTTP.
+
+For `kuberay-apiserver serve --dev-cluster` and the test suite; never a substitute for a real cluster.
+"""
+
+from __future__ import annotations
+
+from service.kube.devcluster.server import DevCluster, serve_dev_cluster
+
+__all__ = ["DevCluster", "serve_dev_cluster"]

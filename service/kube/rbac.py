@@ -1,0 +1,31 @@
+"""The Kubernetes permissions this service needs, in one place.
+
+The Helm chart renders exactly these rules and a test compares the two, so a new Kubernetes call must be
+added here first.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class PolicyRule(NamedTuple):
+    """One RBAC rule: an API group, its resources and the verbs used on them."""
+
+    api_group: str
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+
+
+REQUIRED_RULES: tuple[PolicyRule, ...] = (
+    # Compute templates are ConfigMaps; list-all reads them across namespaces by label.
+    PolicyRule("", ("configmaps",), ("get", "list", "create", "delete")),
+    # Events shown with clusters and services.
+    PolicyRule("events.k8s.io", ("events",), ("list",)),
+    # The Ray custom resources; watch lets the service notice deletions made outside the API.
+    PolicyRule(
+        "ray.io",
+        ("rayclusters", "rayjobs", "rayservices"),
+        ("get", "list", "watch", "create", "update", "delete"),
+    ),
+)

@@ -1,0 +1,1 @@
+"""Business layer: validation, compute-template resolution, Kubernetes calls and SQL records."""

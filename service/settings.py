@@ -1,0 +1,70 @@
+"""Typed settings, read from the environment and overridden by command-line flags.
+
+Nothing is read at import time: ``load_settings`` is called by the CLI and by tests with the mapping to read.
+Every environment variable is ``KUBERAY_APISERVER_<FIELD NAME IN UPPER CASE>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "KUBERAY_APISERVER_"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./kuberay-apiserver.db"
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    """How the service runs."""
+
+    host: str = "127.0.0.1"
+    """Address the HTTP and gRPC servers listen on."""
+    http_port: int = 8888
+    """HTTP (REST) port; upstream's default."""
+    grpc_port: int = 8887
+    """gRPC port; upstream's default. 0 disables the gRPC server."""
+    kubeconfig: str = ""
+    """Kubeconfig file; empty means ``KUBECONFIG``, then the in-cluster service account."""
+    dev_cluster: bool = False
+    """Serve an in-memory emulation of the Kubernetes API in-process instead of using a real cluster."""
+    dev_cluster_port: int = 0
+    """Port of the dev cluster on loopback (0 picks a free one); handy for pointing kubectl at it."""
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy async URL: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://user:pw@host/db``."""
+    migrate: bool = True
+    """Apply pending Alembic migrations at start."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``json`` for production, ``console`` for a terminal; ``auto`` picks console when stderr is a TTY."""
+    log_level: str = "INFO"
+    """Root log level."""
+    kube_timeout: float = 15.0
+    """Seconds allowed for one Kubernetes API call before the request fails with 503/504."""
+    db_timeout: float = 10.0
+    """Seconds allowed for one database operation."""
+    request_timeout: float = 60.0
+    """Upper bound for one API request (upstream's gRPC deadline)."""
+    kube_concurrency: int = 32
+    """Concurrent Kubernetes calls allowed per process."""
+    retention_days: float = 0.0
+    """Days to keep audit rows and deleted-resource history; 0 keeps them forever."""
+    retention_interval: float = 3600.0
+    """Seconds between two background pruning runs (when retention is on)."""
+    watch: bool = True
+    """Watch Ray resources so deletions made outside the API are recorded."""
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Build settings from ``environ`` (only ``KUBERAY_APISERVER_*`` keys), then apply non-None overrides."""
+    fields = {f.name for f in msgspec.structs.fields(Settings)}
+    raw: dict[str, Any] = {}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in fields:
+                raw[name] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid setting: {exc}") from None

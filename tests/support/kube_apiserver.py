@@ -1,0 +1,540 @@
+"""Run a real etcd + kube-apiserver on loopback for tests.
+
+Binaries come from ``hack/build-kube-apiserver.sh`` (built from Go modules into the user cache). Only the
+API server runs: no controller-manager, scheduler or kubelet, so pods never start, service-account tokens
+are never minted and namespaces never finish terminating. Tests must therefore never wait on namespace
+deletion; they use fresh namespaces instead and drop everything when the server stops.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pathlib
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+import yaml
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "hack" / "build-kube-apiserver.sh"
+ADMIN_USER = "admin"
+
+# Environment overrides, e.g. to try another build without touching the cache.
+ENV_KUBE_APISERVER = "KUBERAY_TEST_KUBE_APISERVER"
+ENV_KUBECTL = "KUBERAY_TEST_KUBECTL"
+ENV_ETCD = "KUBERAY_TEST_ETCD"
+
+
+def _script_pin(name: str) -> str | None:
+    """Reads ``NAME=value`` from the build script, so the version pin lives in one place."""
+    try:
+        text = BUILD_SCRIPT.read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{name}=(\S+)$", text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def pinned_kube_version() -> str | None:
+    return _script_pin("KUBE_VERSION")
+
+
+def cache_bin_dir() -> pathlib.Path:
+    """Where the build script puts its binaries (same rule as the script)."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(pathlib.Path.home() / ".cache")
+    return pathlib.Path(root) / "kuberay-apiserver" / "bin"
+
+
+def _executable(path: pathlib.Path | str | None) -> pathlib.Path | None:
+    if path and os.access(path, os.X_OK) and pathlib.Path(path).is_file():
+        return pathlib.Path(path)
+    return None
+
+
+def _find_one(env: str, cached_name: str | None, path_name: str) -> pathlib.Path | None:
+    if os.environ.get(env):
+        return _executable(os.environ[env])
+    if cached_name and (found := _executable(cache_bin_dir() / cached_name)):
+        return found
+    return _executable(shutil.which(path_name))
+
+
+def find_binaries() -> tuple[pathlib.Path, pathlib.Path, pathlib.Path] | None:
+    """Returns (kube-apiserver, kubectl, etcd): env override, else the cached build of the pin, else PATH."""
+    kube_version = pinned_kube_version()
+    etcd_version = _script_pin("ETCD_VERSION")
+    apiserver = _find_one(
+        ENV_KUBE_APISERVER, f"kube-apiserver-{kube_version}" if kube_version else None, "kube-apiserver"
+    )
+    kubectl = _find_one(ENV_KUBECTL, f"kubectl-{kube_version}" if kube_version else None, "kubectl")
+    etcd = _find_one(ENV_ETCD, f"etcd-{etcd_version}" if etcd_version else None, "etcd")
+    if apiserver and kubectl and etcd:
+        return apiserver, kubectl, etcd
+    return None
+
+
+def _free_port() -> int:
+    # The port is released before the server binds it; the race is acceptable on a test machine.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: pathlib.Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+
+
+def _write_pki(pki: pathlib.Path) -> None:
+    """Writes ca.crt, server.crt/key (for 127.0.0.1 and localhost) and the service-account key sa.key/sa.pub.
+
+    A separate CA (rather than one self-signed leaf) keeps strict verifiers happy: OpenSSL 3 and Go both
+    accept a CA:TRUE root as trust anchor and a CA:FALSE leaf with SANs as the serving cert.
+    """
+    pki.mkdir(parents=True, exist_ok=True)
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        _write_pki_openssl(pki)
+    else:
+        _write_pki_cryptography(pki)
+
+
+def _write_pki_cryptography(pki: pathlib.Path) -> None:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    now = datetime.datetime.now(datetime.UTC)
+    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kuberay-test-ca")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    # Service-account tokens are signed with RS256 by default, so this key must be RSA.
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    (pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    (pki / "server.crt").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    (pki / "server.key").write_bytes(pem_key(server_key))
+    (pki / "sa.key").write_bytes(pem_key(sa_key))
+    (pki / "sa.pub").write_bytes(
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def _write_pki_openssl(pki: pathlib.Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("need the `cryptography` package or the openssl CLI to make test certificates")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=pki, check=True, capture_output=True, text=True)
+
+    ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run(
+        "req",
+        "-x509",
+        *ec_key,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kuberay-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
+    )
+    run("req", "-new", *ec_key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver")
+    (pki / "server.ext").write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "extendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\n"
+        "subjectKeyIdentifier=hash\n"
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    )
+    run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
+    run("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
+
+
+class RealKubeApiServer:
+    """etcd + kube-apiserver on free loopback ports, with the CRDs of ``crd_dir`` installed.
+
+    Authentication is by static bearer tokens: ``admin`` (group system:masters) plus users registered with
+    :meth:`add_token` before :meth:`start`. Authorization is RBAC, so those users can do nothing until a test
+    grants them roles.
+    """
+
+    def __init__(self, workdir: pathlib.Path, crd_dir: pathlib.Path) -> None:
+        self.workdir = pathlib.Path(workdir)
+        self.crd_dir = pathlib.Path(crd_dir)
+        self._tokens: dict[str, tuple[str, list[str]]] = {
+            ADMIN_USER: (base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("="), ["system:masters"])
+        }
+        self._etcd: subprocess.Popen[bytes] | None = None
+        self._apiserver: subprocess.Popen[bytes] | None = None
+        self._etcd_data: pathlib.Path | None = None
+        self._port: int | None = None
+        self._binaries: tuple[pathlib.Path, pathlib.Path, pathlib.Path] | None = None
+        # Seconds per start-up phase (etcd, apiserver, crds, total), for reports.
+        self.timings: dict[str, float] = {}
+
+    # -- configuration ---------------------------------------------------------------------------------
+
+    def add_token(self, user: str, token: str, groups: Sequence[str] = ()) -> None:
+        """Registers a bearer token. kube-apiserver reads the token file once, hence only before start()."""
+        if self._apiserver is not None:
+            raise RuntimeError("add_token() must be called before start()")
+        if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", token) or any("," in g or '"' in g for g in groups):
+            raise ValueError("token must be a plain bearer token and groups must not contain ',' or '\"'")
+        self._tokens[user] = (token, list(groups))
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("server not started")
+        return f"https://127.0.0.1:{self._port}"
+
+    @property
+    def kubeconfig(self) -> pathlib.Path:
+        """Admin kubeconfig (system:masters token; CA embedded)."""
+        return self.kubeconfig_for(ADMIN_USER)
+
+    def token_for(self, user: str) -> str:
+        return self._tokens[user][0]
+
+    def kubeconfig_for(self, user: str) -> pathlib.Path:
+        """Writes (once) and returns a kubeconfig that authenticates with ``user``'s token."""
+        if user not in self._tokens:
+            raise KeyError(f"no token for user {user!r}; call add_token() before start()")
+        path = self.workdir / f"kubeconfig-{user}.yaml"
+        if not path.exists():
+            ca = (self.workdir / "pki" / "ca.crt").read_bytes()
+            config = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "test",
+                        "cluster": {
+                            "server": self.url,
+                            "certificate-authority-data": base64.b64encode(ca).decode(),
+                        },
+                    }
+                ],
+                "users": [{"name": user, "user": {"token": self.token_for(user)}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": user}}],
+                "current-context": "test",
+            }
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            path.chmod(0o600)
+        return path
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120) -> None:
+        """Starts etcd and kube-apiserver, installs the CRDs and waits until they are Established.
+
+        On failure both processes are stopped and the error carries the tails of their logs.
+        """
+        if self._apiserver is not None:
+            raise RuntimeError("already started")
+        binaries = find_binaries()
+        if binaries is None:
+            raise RuntimeError(f"kube-apiserver/kubectl/etcd not found: run {BUILD_SCRIPT}")
+        self._binaries = binaries
+        apiserver_bin, _, etcd_bin = binaries
+        crds = sorted([*self.crd_dir.glob("*.yaml"), *self.crd_dir.glob("*.yml")])
+        if not crds:
+            raise RuntimeError(f"no CRD yaml files in {self.crd_dir}")
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        try:
+            _write_pki(self.workdir / "pki")
+            self._write_token_file()
+            etcd_url = self._start_etcd(etcd_bin, deadline)
+            self.timings["etcd"] = time.monotonic() - started
+            self._start_apiserver(apiserver_bin, etcd_url, deadline)
+            self.timings["apiserver"] = time.monotonic() - started - self.timings["etcd"]
+            crd_started = time.monotonic()
+            self._install_crds(crds, deadline)
+            self.timings["crds"] = time.monotonic() - crd_started
+        except BaseException as exc:
+            logs = "\n".join(
+                f"--- tail of {name} ---\n{_tail(self.workdir / name)}"
+                for name in ("etcd.log", "apiserver.log")
+            )
+            self.stop()
+            if isinstance(exc, Exception):
+                raise RuntimeError(f"kube-apiserver start failed: {exc}\n{logs}") from exc
+            raise
+        self.timings["total"] = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Stops kube-apiserver, then etcd, and removes etcd's data. Safe to call more than once."""
+        for proc in (self._apiserver, self._etcd):
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        self._apiserver = self._etcd = None
+        if self._etcd_data is not None:
+            shutil.rmtree(self._etcd_data, ignore_errors=True)
+            self._etcd_data = None
+
+    def __enter__(self) -> RealKubeApiServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- kubectl ---------------------------------------------------------------------------------------
+
+    def kubectl(
+        self,
+        *args: str,
+        user: str | None = None,
+        input: str | None = None,
+        check: bool = False,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs kubectl against this server as ``user`` (default admin); output is captured as text."""
+        if self._binaries is None:
+            raise RuntimeError("server not started")
+        kubeconfig = self.kubeconfig_for(user or ADMIN_USER)
+        return subprocess.run(
+            [str(self._binaries[1]), f"--kubeconfig={kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _write_token_file(self) -> None:
+        # Static token file format: token,user,uid,"group1,group2"
+        lines = [
+            f'{token},{user},{user},"{",".join(groups)}"' for user, (token, groups) in self._tokens.items()
+        ]
+        path = self.workdir / "tokens.csv"
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+
+    def _start_etcd(self, etcd_bin: pathlib.Path, deadline: float) -> str:
+        client_port, peer_port = _free_port(), _free_port()
+        # tmpfs makes etcd's fsyncs free (etcd 3.4 has no --unsafe-no-fsync); the data is throwaway anyway.
+        shm = pathlib.Path("/dev/shm")
+        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
+        self._etcd_data = pathlib.Path(tempfile.mkdtemp(prefix="kuberay-test-etcd-", dir=base))
+        client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+        args = [
+            str(etcd_bin),
+            "--name=test",
+            f"--data-dir={self._etcd_data}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=test={peer_url}",
+            "--logger=zap",
+            "--log-level=warn",
+        ]
+        self._etcd = self._spawn(args, "etcd.log")
+        # etcd answers /health with {"health":"true"} once it has elected itself leader.
+        self._wait(
+            lambda: b'"true"' in self._get(f"{client_url}/health", None),
+            self._etcd,
+            "etcd /health",
+            deadline,
+        )
+        return client_url
+
+    def _start_apiserver(self, apiserver_bin: pathlib.Path, etcd_url: str, deadline: float) -> None:
+        self._port = _free_port()
+        pki = self.workdir / "pki"
+        args = [
+            str(apiserver_bin),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self._port}",
+            f"--tls-cert-file={pki / 'server.crt'}",
+            f"--tls-private-key-file={pki / 'server.key'}",
+            # Otherwise it writes self-signed certs to /var/run/kubernetes.
+            f"--cert-dir={pki}",
+            f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            # Only a flag value: nothing routes to it.
+            "--service-cluster-ip-range=10.96.0.0/12",
+            # No controller-manager mints service-account tokens, so pods would be rejected by this plugin.
+            "--disable-admission-plugins=ServiceAccount",
+            # Nobody else talks to this apiserver: keep the default/kubernetes endpoints out of the way.
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            "--v=1",
+        ]
+        self._apiserver = self._spawn(args, "apiserver.log")
+        token = self.token_for(ADMIN_USER)
+        self._wait(
+            lambda: self._get(f"{self.url}/readyz", token) == b"ok",
+            self._apiserver,
+            "kube-apiserver /readyz",
+            deadline,
+        )
+
+    def _install_crds(self, crds: list[pathlib.Path], deadline: float) -> None:
+        files = [arg for crd in crds for arg in ("-f", str(crd))]
+        # `create`, not client-side `apply`: the CRDs exceed the 256 KiB last-applied annotation limit.
+        result = self.kubectl("create", *files, timeout=max(1.0, deadline - time.monotonic()))
+        if result.returncode != 0:
+            raise RuntimeError(f"kubectl create of the CRDs failed: {result.stderr.strip()}")
+        remaining = max(1, int(deadline - time.monotonic()))
+        result = self.kubectl(
+            "wait", "--for=condition=Established", f"--timeout={remaining}s", *files, timeout=remaining + 10
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"CRDs not Established: {result.stderr.strip()}")
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        with open(self.workdir / log_name, "wb") as log:
+            # Own session: a Ctrl-C in the test runner reaches us first, and stop() ends the process cleanly.
+            return subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+
+    def _get(self, url: str, token: str | None) -> bytes:
+        """GET returning the body, or b"" on any error (used for polling)."""
+        request = urllib.request.Request(url)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        context = None
+        if url.startswith("https:"):
+            context = ssl.create_default_context(cafile=str(self.workdir / "pki" / "ca.crt"))
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as response:
+                return bytes(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return b""
+
+    @staticmethod
+    def _wait(
+        ready: Callable[[], bool], proc: subprocess.Popen[bytes] | None, what: str, deadline: float
+    ) -> None:
+        """Polls ``ready`` until it is true; fails early if ``proc`` dies."""
+        assert proc is not None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what}: process exited with code {proc.returncode}")
+            if ready():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{what}: not ready before the timeout")
+
+
+__all__ = ["RealKubeApiServer", "find_binaries", "pinned_kube_version"]

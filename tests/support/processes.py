@@ -1,0 +1,186 @@
+"""Start the real things the tests talk to: the dev cluster, PostgreSQL and the service, as subprocesses."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def dev_cluster(workdir: Path) -> Iterator[Path]:
+    """A dev cluster in its own process; yields its kubeconfig."""
+    kubeconfig = workdir / "dev-cluster.kubeconfig"
+    log = (workdir / "dev-cluster.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.kube.devcluster", "--port", "0", "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        if "DEV CLUSTER READY" not in line:
+            raise RuntimeError(f"dev cluster did not start: {line!r}; see {workdir / 'dev-cluster.log'}")
+        yield kubeconfig
+    finally:
+        stop(process)
+        log.close()
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback; yields an admin URL without a database name."""
+    bindir = _pg_bin()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL binaries not found: install the Debian package 'postgresql'")
+    # Not under pytest's tmp dir: when running as root that is private to root, and the server runs as 'postgres'.
+    workdir = Path(tempfile.mkdtemp(prefix="kuberay-pg-"))
+    workdir.chmod(0o755)
+    data = workdir / "pgdata"
+    data.mkdir()
+    port = free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        # initdb refuses to run as root; Debian's package creates the 'postgres' user.
+        shutil.chown(workdir, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    subprocess.run(
+        [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "pg.log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """Create database ``name`` on the server and return its async URL."""
+    import asyncio
+
+    import asyncpg
+
+    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run() -> None:
+        conn = await asyncpg.connect(plain + "/postgres")
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return f"{admin_url}/{name}"
+
+
+class Service:
+    """A running ``kuberay-apiserver serve``."""
+
+    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: Path, grpc_port: int) -> None:
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+        self.grpc_port = grpc_port
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def service(workdir: Path, database_url: str, kubeconfig: Path, grpc: bool = True, *extra: str) -> Iterator[Service]:
+    """The service on a free loopback port, waited for until /readyz answers 200."""
+    port = free_port()
+    grpc_port = free_port() if grpc else 0
+    log_path = workdir / f"service-{port}.log"
+    log = log_path.open("wb")
+    env = {**os.environ, "KUBERAY_APISERVER_DATABASE_URL": database_url, "KUBERAY_APISERVER_LOG_FORMAT": "json"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+            "--kubeconfig",
+            str(kubeconfig),
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log_path)
+        yield Service(url, process, log_path, grpc_port)
+    finally:
+        stop(process)
+        log.close()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"service not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
