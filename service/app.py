@@ -16,7 +16,7 @@ from litestar.static_files import create_static_files_router
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import __version__
-from service.api import clusters, compute_templates, health
+from service.api import audit, clusters, compute_templates, health, jobs, services
 from service.api.deps import Managers
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.gateway import Gateway
@@ -24,7 +24,10 @@ from service.db import migrate
 from service.db.engine import create_engine, create_sessionmaker
 from service.db.records import Records
 from service.kube.client import KubeClient, load_configuration
+from service.managers.audit import AuditManager
 from service.managers.clusters import ClusterManager
+from service.managers.jobs import JobManager
+from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
 from service.settings import Settings
 
@@ -63,7 +66,8 @@ def _lifespan(settings: Settings) -> Any:
             stack.push_async_callback(engine.dispose)
             if settings.migrate:
                 await migrate.upgrade(engine)
-            records = Records(create_sessionmaker(engine), settings.db_timeout)
+            sessionmaker = create_sessionmaker(engine)
+            records = Records(sessionmaker, settings.db_timeout)
             templates = ComputeTemplateManager(kube, records)
             app.state.settings = settings
             app.state.kube = kube
@@ -71,6 +75,9 @@ def _lifespan(settings: Settings) -> Any:
             app.state.managers = Managers(
                 templates=templates,
                 clusters=ClusterManager(kube, records, templates),
+                jobs=JobManager(kube, records, templates),
+                services=ServiceManager(kube, records, templates),
+                audit=AuditManager(sessionmaker, settings.db_timeout),
             )
             log.info("kuberay-apiserver %s ready", __version__, extra={"kubernetes": configuration.host})
             yield
@@ -84,6 +91,9 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             *compute_templates.ROUTES,
             *clusters.ROUTES,
+            *jobs.ROUTES,
+            *services.ROUTES,
+            *audit.ROUTES,
             *health.ROUTES,
             metrics,
             swagger_ui,

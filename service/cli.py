@@ -21,9 +21,22 @@ def main() -> None:
 @click.option("--http-port", type=int, default=None, help="HTTP port (default 8888).")
 @click.option("--grpc-port", type=int, default=None, help="gRPC port (default 8887; 0 disables gRPC).")
 @click.option("--kubeconfig", default=None, help="Kubeconfig file (default: KUBECONFIG, then in-cluster).")
-@click.option("--dev-cluster", is_flag=True, default=None, help="Use an in-memory Kubernetes emulation (not a real cluster).")
-@click.option("--dev-cluster-port", type=int, default=None, help="Port of the dev cluster (default: a free one).")
-@click.option("--no-migrate", "no_migrate", is_flag=True, default=False, help="Do not apply database migrations at start.")
+@click.option(
+    "--dev-cluster",
+    is_flag=True,
+    default=None,
+    help="Use an in-memory Kubernetes emulation (not a real cluster).",
+)
+@click.option(
+    "--dev-cluster-port", type=int, default=None, help="Port of the dev cluster (default: a free one)."
+)
+@click.option(
+    "--no-migrate",
+    "no_migrate",
+    is_flag=True,
+    default=False,
+    help="Do not apply database migrations at start.",
+)
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None)
 @click.option("--log-level", default=None)
 def serve(

@@ -19,7 +19,9 @@ from tests.support import processes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", default="all", choices=["sqlite", "postgres", "all"], help="database backends to test")
+    parser.addoption(
+        "--db", default="all", choices=["sqlite", "postgres", "all"], help="database backends to test"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -48,10 +50,12 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest, workdir: Path) -> Iterator[processes.Service]:
-    db, kube = request.param.split("-")
+    db, _kube = request.param.split("-")
     kubeconfig: Path = request.getfixturevalue("dev_kubeconfig")
     if db == "postgres":
-        url = processes.create_database(request.getfixturevalue("postgres_url"), f"e2e_{uuid.uuid4().hex[:8]}")
+        url = processes.create_database(
+            request.getfixturevalue("postgres_url"), f"e2e_{uuid.uuid4().hex[:8]}"
+        )
     else:
         url = f"sqlite+aiosqlite:///{workdir / f'e2e-{uuid.uuid4().hex[:8]}.db'}"
     service_dir = workdir / request.param

@@ -52,7 +52,12 @@ async def list_all_clusters(request: AnyRequest) -> ListClustersResponse:
     return await _list(request, None, "List clusters from all namespaces failed.")
 
 
-@delete(paths("/namespaces/{namespace:str}/clusters/{name:str}"), operation_id="DeleteCluster", status_code=200, tags=TAGS)
+@delete(
+    paths("/namespaces/{namespace:str}/clusters/{name:str}"),
+    operation_id="DeleteCluster",
+    status_code=200,
+    tags=TAGS,
+)
 async def delete_cluster(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
     """Delete a cluster."""
     await managers(request).clusters.delete(context(request), namespace, name)

@@ -16,14 +16,23 @@ TAGS = ["ComputeTemplateService"]
 AnyRequest = Request[Any, Any, Any]
 
 
-@post(paths("/namespaces/{namespace:str}/compute_templates"), operation_id="CreateComputeTemplate", status_code=200, tags=TAGS)
+@post(
+    paths("/namespaces/{namespace:str}/compute_templates"),
+    operation_id="CreateComputeTemplate",
+    status_code=200,
+    tags=TAGS,
+)
 async def create_compute_template(request: AnyRequest, namespace: str) -> ComputeTemplate:
     """Create a compute template (stored as a ConfigMap) in a namespace."""
     template = decode(await body(request), ComputeTemplate)
     return await managers(request).templates.create(context(request), namespace, template)
 
 
-@get(paths("/namespaces/{namespace:str}/compute_templates/{name:str}"), operation_id="GetComputeTemplate", tags=TAGS)
+@get(
+    paths("/namespaces/{namespace:str}/compute_templates/{name:str}"),
+    operation_id="GetComputeTemplate",
+    tags=TAGS,
+)
 async def get_compute_template(request: AnyRequest, namespace: str, name: str) -> ComputeTemplate:
     """Get a compute template by name."""
     return await managers(request).templates.get(namespace, name)

@@ -7,17 +7,20 @@ from typing import Any
 import msgspec
 from litestar import Request
 
+from service.managers.audit import AuditManager
 from service.managers.clusters import ClusterManager
 from service.managers.context import RequestContext
+from service.managers.jobs import JobManager
+from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
 
 
 class Managers(msgspec.Struct):
     templates: ComputeTemplateManager
     clusters: ClusterManager
-    jobs: Any = None
-    services: Any = None
-    audit: Any = None
+    jobs: JobManager
+    services: ServiceManager
+    audit: AuditManager
 
 
 def managers(request: Request[Any, Any, Any]) -> Managers:
@@ -26,7 +29,7 @@ def managers(request: Request[Any, Any, Any]) -> Managers:
 
 
 def context(request: Request[Any, Any, Any]) -> RequestContext:
-    return RequestContext(request_id=request.scope.get("request_id", ""), principal="")
+    return RequestContext(request_id=str(request.scope.get("request_id", "")), principal="")
 
 
 async def body(request: Request[Any, Any, Any]) -> bytes:

@@ -22,7 +22,9 @@ from service.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("kuberay_apiserver.access")
 
-_EMPTY_NAME = re.compile(r"^/apis/(?:v1|v1alpha2)/namespaces/[^/]+/(compute_templates|clusters|jobs|services)/$")
+_EMPTY_NAME = re.compile(
+    r"^/apis/(?:v1|v1alpha2)/namespaces/[^/]+/(compute_templates|clusters|jobs|services)/$"
+)
 _NAME_EMPTY_TEXT = {
     "compute_templates": "Compute template name is empty. Please specify a valid value.",
     "clusters": "Cluster name is empty. Please specify a valid value.",
@@ -40,6 +42,7 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        method: str = scope["method"]  # type: ignore[typeddict-item]
         headers = dict(scope.get("headers") or [])
         request_id = headers.get(b"x-request-id", b"").decode(errors="replace")[:64] or uuid.uuid4().hex
         scope["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
@@ -55,7 +58,7 @@ class Gateway:
             await send(message)
 
         try:
-            shortcut = _shortcut(scope["method"], scope["path"])
+            shortcut = _shortcut(method, scope["path"])
             if shortcut is not None:
                 await _send_json(send_wrapper, *shortcut)
             else:
@@ -70,7 +73,7 @@ class Gateway:
             log.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"],
                     "status": status,
                     "operation": operation,
@@ -96,11 +99,11 @@ def _shortcut(method: str, path: str) -> tuple[int, dict[str, Any]] | None:
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    start: Any = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+    }
+    await send(start)
+    body_event: Any = {"type": "http.response.body", "body": payload}
+    await send(body_event)

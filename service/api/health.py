@@ -37,7 +37,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         except (ApiError, KubeError, TimeoutError, OSError) as exc:
             checks[name] = f"unavailable: {getattr(exc, 'message', '') or type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return Response({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    return Response(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 ROUTES = [healthz, readyz]

@@ -37,7 +37,9 @@ def int_param(request: Request, proto_name: str, json_name: str, bits: int = 64)
             f'parsing field "{proto_name}": strconv.ParseInt: parsing "{raw}": invalid syntax'
         ) from None
     if not low <= value <= high:
-        raise InvalidInputError(f'parsing field "{proto_name}": strconv.ParseInt: parsing "{raw}": value out of range')
+        raise InvalidInputError(
+            f'parsing field "{proto_name}": strconv.ParseInt: parsing "{raw}": value out of range'
+        )
     return value
 
 
@@ -54,7 +56,9 @@ def bool_param(request: Request, proto_name: str, json_name: str) -> bool:
         return True
     if lowered in ("0", "f", "false"):
         return False
-    raise InvalidInputError(f'parsing field "{proto_name}": strconv.ParseBool: parsing "{raw}": invalid syntax')
+    raise InvalidInputError(
+        f'parsing field "{proto_name}": strconv.ParseBool: parsing "{raw}": invalid syntax'
+    )
 
 
 def include_deleted(request: Request) -> bool:

@@ -71,7 +71,10 @@ def compute_template_from_configmap(cm: Mapping[str, Any]) -> ComputeTemplate:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    # Go's encoding: compact, map keys sorted, struct fields (tolerations) in declaration order.
+    if isinstance(value, dict):
+        value = dict(sorted(value.items()))
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _toleration_json(toleration: PodToleration) -> dict[str, str]:

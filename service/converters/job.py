@@ -97,7 +97,7 @@ def job_from_cr(cr: Mapping[str, Any]) -> RayJob:
     spec = cr.get("spec") or {}
     status = cr.get("status") or {}
     cluster_spec = spec.get("rayClusterSpec")
-    return RayJob(
+    job = RayJob(
         name=metadata.get("name", ""),
         namespace=metadata.get("namespace", ""),
         user=(metadata.get("labels") or {}).get(labels.USER_LABEL, ""),
@@ -111,8 +111,6 @@ def job_from_cr(cr: Mapping[str, Any]) -> RayJob:
         cluster_spec=cluster_spec_from_cr(cluster_spec) if cluster_spec is not None else None,
         ttl_seconds_after_finished=spec.get("ttlSecondsAfterFinished") or 0,
         job_submitter=_submitter_from_cr(spec.get("submitterPodTemplate")),
-        entrypoint_num_cpus=_positive(spec.get("entrypointNumCpus")),
-        entrypoint_num_gpus=_positive(spec.get("entrypointNumGpus")),
         entrypoint_resources=spec.get("entrypointResources") or "",
         active_deadline_seconds=spec.get("activeDeadlineSeconds") or 0,
         created_at=api_time(metadata.get("creationTimestamp")),
@@ -124,10 +122,18 @@ def job_from_cr(cr: Mapping[str, Any]) -> RayJob:
         end_time=api_time(status.get("endTime")),
         ray_cluster_name=status.get("rayClusterName") or "",
     )
+    # Only positive amounts are set: msgspec omits a float default by identity, not by value.
+    if (cpus := _positive(spec.get("entrypointNumCpus"))) is not None:
+        job.entrypoint_num_cpus = cpus
+    if (gpus := _positive(spec.get("entrypointNumGpus"))) is not None:
+        job.entrypoint_num_gpus = gpus
+    return job
 
 
-def _positive(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+def _positive(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def _submitter_from_cr(template: Mapping[str, Any] | None) -> RayJobSubmitter | None:

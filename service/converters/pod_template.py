@@ -79,16 +79,16 @@ def _quantity(text: str, template_name: str) -> str:
 
 
 def toleration_to_kube(toleration: PodToleration) -> dict[str, str]:
-    if toleration.effect in ("NoExecute", "NoSchedule"):
-        effect = toleration.effect
-    else:
-        effect = "PreferNoSchedule"
-    out = {"key": toleration.key, "operator": "Exists" if toleration.operator == "Exists" else "Equal"}
-    out = {k: v for k, v in out.items() if v}
-    if toleration.value:
-        out["value"] = toleration.value
-    out["effect"] = effect
-    return out
+    """A pod toleration; like upstream, any effect other than NoExecute / NoSchedule is PreferNoSchedule."""
+    fields = {
+        "key": toleration.key,
+        "operator": "Exists" if toleration.operator == "Exists" else "Equal",
+        "value": toleration.value,
+        "effect": toleration.effect
+        if toleration.effect in ("NoExecute", "NoSchedule")
+        else "PreferNoSchedule",
+    }
+    return {k: v for k, v in fields.items() if v}
 
 
 def security_context_to_kube(context: SecurityContext | None) -> dict[str, Any] | None:

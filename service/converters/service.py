@@ -93,7 +93,11 @@ def service_from_cr(
     cluster: Mapping[str, Any] | None,
     cluster_events: Sequence[Event],
 ) -> RayService:
-    """The API RayService for a RayService object, its events, and its active RayCluster with events."""
+    """The API RayService for a RayService object, its events, and its active RayCluster with events.
+
+    Both event lists are expected to be converted with the service name as prefix (upstream names them
+    ``<service name>-<event name>``); ``cluster`` only fills the state and endpoints the service status lacks.
+    """
     metadata = cr.get("metadata") or {}
     spec = cr.get("spec") or {}
     cluster_config = spec.get("rayClusterConfig")
@@ -120,7 +124,7 @@ def _status_from_cr(
 ) -> RayServiceStatus:
     active = status.get("activeServiceStatus") or {}
     cluster_status = active.get("rayClusterStatus") or {}
-    # Newer operators may leave the copy in the service status empty; the cluster's own status is as good.
+    # The service status copies the active cluster's status; the cluster itself is the fallback when it does not.
     live_status = (cluster or {}).get("status") or {}
     endpoints = cluster_status.get("endpoints") or live_status.get("endpoints") or {}
     return RayServiceStatus(

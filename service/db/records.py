@@ -63,7 +63,9 @@ class Records:
                 yield session
         except TimeoutError:
             DB_ERRORS.labels(operation=operation).inc()
-            raise UnavailableError(f"the database did not answer within {self._timeout}s ({operation})") from None
+            raise UnavailableError(
+                f"the database did not answer within {self._timeout}s ({operation})"
+            ) from None
         except (SQLAlchemyError, OSError) as exc:
             DB_ERRORS.labels(operation=operation).inc()
             raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None
@@ -90,7 +92,9 @@ class Records:
         """Record a successful change and update the resource's history row, in one transaction."""
         now = time or utcnow()
         async with self._transaction("record_success") as session:
-            session.add(_event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id))
+            session.add(
+                _event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id)
+            )
             row = await _live_row(session, resource, namespace, name)
             if action is Action.CREATE or row is None:
                 if row is not None:  # a stale live row (deleted outside the API): close it first
@@ -132,7 +136,19 @@ class Records:
         """Record a failed attempt, in a transaction of its own."""
         async with self._transaction("record_failure") as session:
             session.add(
-                _event(utcnow(), action, resource, namespace, name, user, spec, Outcome.FAILURE, code, message, request_id)
+                _event(
+                    utcnow(),
+                    action,
+                    resource,
+                    namespace,
+                    name,
+                    user,
+                    spec,
+                    Outcome.FAILURE,
+                    code,
+                    message,
+                    request_id,
+                )
             )
 
     async def live(self, resource: Resource, namespace: str | None) -> dict[tuple[str, str], ResourceRow]:
@@ -181,11 +197,15 @@ class Records:
         async with self._transaction("prune") as session:
             events = await session.execute(delete(AuditEventRow).where(AuditEventRow.time < before))
             history = await session.execute(
-                delete(ResourceRow).where(ResourceRow.deleted_at.is_not(None), ResourceRow.deleted_at < before)
+                delete(ResourceRow).where(
+                    ResourceRow.deleted_at.is_not(None), ResourceRow.deleted_at < before
+                )
             )
         return int(getattr(events, "rowcount", 0) or 0) + int(getattr(history, "rowcount", 0) or 0)
 
-    async def touch_status(self, resource: Resource, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def touch_status(
+        self, resource: Resource, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
         """Remember the last status seen, so history can show it after an outside deletion."""
         async with self._transaction("touch_status") as session:
             await session.execute(
@@ -200,7 +220,9 @@ class Records:
             )
 
 
-async def _live_row(session: AsyncSession, resource: Resource, namespace: str, name: str) -> ResourceRow | None:
+async def _live_row(
+    session: AsyncSession, resource: Resource, namespace: str, name: str
+) -> ResourceRow | None:
     query = (
         select(ResourceRow)
         .where(

@@ -47,7 +47,9 @@ async def load_configuration(kubeconfig: str = "", host: str = "") -> client.Con
 class KubeClient:
     """Typed access to the handful of Kubernetes resources the service uses."""
 
-    def __init__(self, configuration: client.Configuration, timeout: float = 15.0, concurrency: int = 32) -> None:
+    def __init__(
+        self, configuration: client.Configuration, timeout: float = 15.0, concurrency: int = 32
+    ) -> None:
         self._api = client.ApiClient(configuration=configuration)
         self._core = client.CoreV1Api(self._api)
         self._custom = client.CustomObjectsApi(self._api)
@@ -59,7 +61,9 @@ class KubeClient:
     async def close(self) -> None:
         await self._api.close()
 
-    async def _call(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Obj:
+    async def _call(
+        self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Obj:
         """Run one API call and return its JSON body, translating failures."""
         try:
             async with self._limit, asyncio.timeout(self._timeout):
@@ -70,7 +74,9 @@ class KubeClient:
                     response.release()
         except TimeoutError:
             KUBE_ERRORS.labels(operation=operation, reason="Timeout").inc()
-            raise KubeUnavailableError(0, "Timeout", f"Kubernetes API did not answer within {self._timeout}s") from None
+            raise KubeUnavailableError(
+                0, "Timeout", f"Kubernetes API did not answer within {self._timeout}s"
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             KUBE_ERRORS.labels(operation=operation, reason="Unreachable").inc()
             raise KubeUnavailableError(0, "Unreachable", f"Kubernetes API unreachable: {exc}") from None
@@ -100,11 +106,16 @@ class KubeClient:
     async def list_configmaps(self, namespace: str | None, label_selector: str) -> list[Obj]:
         if namespace is None:
             result = await self._call(
-                "list_configmaps", self._core.list_config_map_for_all_namespaces, label_selector=label_selector
+                "list_configmaps",
+                self._core.list_config_map_for_all_namespaces,
+                label_selector=label_selector,
             )
         else:
             result = await self._call(
-                "list_configmaps", self._core.list_namespaced_config_map, namespace, label_selector=label_selector
+                "list_configmaps",
+                self._core.list_namespaced_config_map,
+                namespace,
+                label_selector=label_selector,
             )
         items: list[Obj] = result.get("items") or []
         return items

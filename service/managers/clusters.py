@@ -26,7 +26,9 @@ from service.schemas.common import Event
 _OWNER_KINDS = {"RayJob", "RayService"}
 
 
-async def events_by_object(kube: KubeClient, namespace: str | None, kind: str) -> dict[tuple[str, str], list[Obj]]:
+async def events_by_object(
+    kube: KubeClient, namespace: str | None, kind: str
+) -> dict[tuple[str, str], list[Obj]]:
     """Events about objects of ``kind``, fetched in one call and grouped by (namespace, name).
 
     Event lookup failures never fail the request (as upstream): the objects are shown without events.
@@ -75,7 +77,9 @@ class ClusterManager(RayResourceManager[Cluster]):
             try:
                 body = cluster_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
             except BuildError as exc:
-                raise invalid_input_details("Failed to create a Ray cluster", str(exc), self.texts.create_wrap) from None
+                raise invalid_input_details(
+                    "Failed to create a Ray cluster", str(exc), self.texts.create_wrap
+                ) from None
             return await self.create_cr(ctx, namespace, cluster.name, user, body, spec)
 
         return await self.recorded(ctx, Action.CREATE, namespace, cluster.name, user, spec, work)
@@ -114,5 +118,6 @@ class ClusterManager(RayResourceManager[Cluster]):
 
     def snapshot(self, cr: Obj) -> dict[str, Any]:
         item = cluster_from_cr(cr, [])
-        return snapshot_of(msgspec.structs.replace(item, cluster_state="", service_endpoint={}, created_at=""))
-
+        return snapshot_of(
+            msgspec.structs.replace(item, cluster_state="", service_endpoint={}, created_at="")
+        )

@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from service.db.records import Action, Records, Resource, as_utc
 from service.db.models import ResourceRow
+from service.db.records import Action, Records, Resource, as_utc
 from service.errors import ApiError, InvalidInputError, UnavailableError, already_exists, not_found
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
@@ -103,10 +103,14 @@ class RayResourceManager(Generic[T]):
                     request_id=ctx.request_id,
                 )
             except ApiError:
-                log.exception("could not record a failed %s of %s %s/%s", action, self.resource, namespace, name)
+                log.exception(
+                    "could not record a failed %s of %s %s/%s", action, self.resource, namespace, name
+                )
             raise
 
-    async def create_cr(self, ctx: RequestContext, namespace: str, name: str, user: str, body: Obj, spec: Any) -> T:
+    async def create_cr(
+        self, ctx: RequestContext, namespace: str, name: str, user: str, body: Obj, spec: Any
+    ) -> T:
         """Create the CR, then its record; undo the CR if the record cannot be written."""
         try:
             created = await self.kube.create_ray(self.plural, namespace, body)
@@ -116,7 +120,9 @@ class RayResourceManager(Generic[T]):
                 raise already_exists(message, self.texts.create_wrap) from None
             raise api_error(exc, self.texts.create_wrap) from None
         except KubeError as exc:
-            raise api_error(exc, f"{self.texts.create_wrap} Failed to create {self.texts.crd_kind} {namespace}/{name}") from None
+            raise api_error(
+                exc, f"{self.texts.create_wrap} Failed to create {self.texts.crd_kind} {namespace}/{name}"
+            ) from None
         metadata = created.get("metadata", {})
         try:
             row = await self.records.success(
@@ -240,7 +246,9 @@ class RayResourceManager(Generic[T]):
             try:
                 await self.kube.delete_ray(self.plural, namespace, name)
             except KubeNotFoundError as exc:
-                raise not_found(f"{self.texts.kind} {name} not found", self.texts.delete_wrap, exc.message) from None
+                raise not_found(
+                    f"{self.texts.kind} {name} not found", self.texts.delete_wrap, exc.message
+                ) from None
             except KubeError as exc:
                 raise api_error(exc, f"Failed to delete {self.texts.crd_kind} {name}.") from None
             await self._record_delete(ctx, namespace, name, cr)
@@ -300,7 +308,9 @@ def _history_position(token: str) -> int | None:
     try:
         return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
     except (ValueError, binascii.Error):
-        raise InvalidInputError(f"invalid page token {token!r}: pass back the token of the previous page") from None
+        raise InvalidInputError(
+            f"invalid page token {token!r}: pass back the token of the previous page"
+        ) from None
 
 
 def _parse_time(value: Any) -> dt.datetime | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
+from typing import Any
 from collections.abc import Iterable
 
 from service.converters.compute_template import compute_template_from_configmap, compute_template_to_configmap
@@ -57,10 +60,14 @@ class ComputeTemplateManager:
             except KubeConflictError as exc:
                 if not exc.already_exists:
                     raise api_error(exc, "Create compute template failed.") from None
-                message = f"Compute template with name {template.name} already exists in namespace {namespace}"
+                message = (
+                    f"Compute template with name {template.name} already exists in namespace {namespace}"
+                )
                 raise already_exists(message, "Create compute template failed.") from None
             except KubeError as exc:
-                raise api_error(exc, f"Failed to create a compute runtime for ({namespace}/{template.name})") from None
+                raise api_error(
+                    exc, f"Failed to create a compute runtime for ({namespace}/{template.name})"
+                ) from None
         except ApiError as exc:
             await self._record_failure(ctx, Action.CREATE, namespace, template.name, user, spec, exc)
             raise
@@ -76,10 +83,8 @@ class ComputeTemplateManager:
                 request_id=ctx.request_id,
             )
         except ApiError:
-            try:
+            with contextlib.suppress(KubeError):
                 await self.kube.delete_configmap(namespace, template.name)
-            except KubeError:
-                pass
             raise UnavailableError(
                 f"Compute template {namespace}/{template.name} was not created: its record could not be written"
             ) from None
@@ -87,9 +92,16 @@ class ComputeTemplateManager:
         return _with_record(result, format_time(as_utc(row.created_at)), row.user, "")
 
     async def _record_failure(
-        self, ctx: RequestContext, action: Action, namespace: str, name: str, user: str, spec: dict | None, exc: ApiError
+        self,
+        ctx: RequestContext,
+        action: Action,
+        namespace: str,
+        name: str,
+        user: str,
+        spec: dict | None,
+        exc: ApiError,
     ) -> None:
-        try:
+        with contextlib.suppress(ApiError):
             await self.records.failure(
                 action=action,
                 resource=Resource.COMPUTE_TEMPLATES,
@@ -101,8 +113,6 @@ class ComputeTemplateManager:
                 message=exc.message,
                 request_id=ctx.request_id,
             )
-        except ApiError:
-            pass
 
     async def get(self, namespace: str, name: str) -> ComputeTemplate:
         if not name:
@@ -110,13 +120,15 @@ class ComputeTemplateManager:
         try:
             configmap = await self.kube.get_configmap(namespace, name)
         except KubeNotFoundError as exc:
-            raise not_found(f"Compute template {name} not found", "Get compute template failed.", exc.message) from None
+            raise not_found(
+                f"Compute template {name} not found", "Get compute template failed.", exc.message
+            ) from None
         except KubeError as exc:
             raise api_error(exc, "Get compute template failed.") from None
         (item,) = await self._merge([configmap], namespace)
         return item
 
-    async def list(self, namespace: str | None, include_deleted: bool = False) -> list[ComputeTemplate]:
+    async def list(self, namespace: str | None, include_deleted: bool = False) -> builtins.list[ComputeTemplate]:
         wrap = (
             f"List compute templates in namespace {namespace} failed."
             if namespace is not None
@@ -138,7 +150,9 @@ class ComputeTemplateManager:
                 items.append(_with_record(template, format_time(as_utc(row.created_at)), row.user, deleted))
         return items
 
-    async def _merge(self, configmaps: list[dict], namespace: str | None) -> list[ComputeTemplate]:
+    async def _merge(
+        self, configmaps: builtins.list[dict[str, Any]], namespace: str | None
+    ) -> builtins.list[ComputeTemplate]:
         rows = await self.records.live(Resource.COMPUTE_TEMPLATES, namespace) if configmaps else {}
         items = []
         for cm in configmaps:
@@ -194,7 +208,9 @@ class ComputeTemplateManager:
                 f"(POST /apis/v1/namespaces/{namespace}/compute_templates) or name an existing one"
             ) from None
         except KubeError as exc:
-            raise api_error(exc, f"Cannot get compute template for name '{name}' in namespace '{namespace}'") from None
+            raise api_error(
+                exc, f"Cannot get compute template for name '{name}' in namespace '{namespace}'"
+            ) from None
 
 
 def _template_names(spec: ClusterSpec | None) -> Iterable[str]:

@@ -27,10 +27,20 @@ def validate_cluster_spec(spec: ClusterSpec | None, wrap: str) -> None:
     require(spec is not None, "A ClusterSpec object is required. Please specify one.", wrap)
     assert spec is not None
     head = spec.head_group_spec
-    require(head is not None, "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one.", wrap)
+    require(
+        head is not None,
+        "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one.",
+        wrap,
+    )
     assert head is not None
-    require(bool(head.compute_template), "HeadGroupSpec compute template is empty. Please specify a valid value.", wrap)
-    require(bool(head.ray_start_params), "HeadGroupSpec RayStartParams is empty. Please specify values.", wrap)
+    require(
+        bool(head.compute_template),
+        "HeadGroupSpec compute template is empty. Please specify a valid value.",
+        wrap,
+    )
+    require(
+        bool(head.ray_start_params), "HeadGroupSpec RayStartParams is empty. Please specify values.", wrap
+    )
     require(
         head.image_pull_policy in _PULL_POLICIES,
         "HeadGroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent",
@@ -39,8 +49,16 @@ def validate_cluster_spec(spec: ClusterSpec | None, wrap: str) -> None:
     for index, worker in enumerate(spec.worker_group_spec):
         prefix = f"WorkerNodeSpec {index}"
         require(bool(worker.group_name), f"{prefix} group name is empty. Please specify a valid value.", wrap)
-        require(bool(worker.compute_template), f"{prefix} compute template is empty. Please specify a valid value.", wrap)
-        require(worker.max_replicas != 0, f"{prefix} MaxReplicas can not be 0. Please specify a valid value.", wrap)
+        require(
+            bool(worker.compute_template),
+            f"{prefix} compute template is empty. Please specify a valid value.",
+            wrap,
+        )
+        require(
+            worker.max_replicas != 0,
+            f"{prefix} MaxReplicas can not be 0. Please specify a valid value.",
+            wrap,
+        )
         require(
             worker.min_replicas <= worker.max_replicas,
             f"{prefix} MinReplica > MaxReplicas. Please specify a valid value.",

@@ -94,7 +94,9 @@ def _field_map(struct_type: type[msgspec.Struct]) -> _FieldMap:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _normalize(value: Any, annotation: Any, path: str) -> Any:
@@ -122,7 +124,9 @@ def _normalize(value: Any, annotation: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise DecodeError(f"invalid value for {path}: expected an array, got {_type_name(value)}")
         (item_type,) = get_args(annotation)
-        return [_normalize(item, item_type, f"{path}[{i}]") for i, item in enumerate(value) if item is not None]
+        return [
+            _normalize(item, item_type, f"{path}[{i}]") for i, item in enumerate(value) if item is not None
+        ]
     if origin is dict:
         if not isinstance(value, dict):
             raise DecodeError(f"invalid value for {path}: expected an object, got {_type_name(value)}")
@@ -146,7 +150,9 @@ def _enum_value(value: Any, enum_type: type[enum.IntEnum], path: str) -> int:
         if value.lstrip("-").isdigit():
             return int(value)
     names = ", ".join(enum_type.__members__)
-    raise DecodeError(f"invalid value for enum {enum_type.__name__} at {path}: {value!r} (expected one of {names})")
+    raise DecodeError(
+        f"invalid value for enum {enum_type.__name__} at {path}: {value!r} (expected one of {names})"
+    )
 
 
 def format_time(value: Any) -> str:

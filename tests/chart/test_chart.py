@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jsonschema
 import pytest
@@ -34,7 +34,7 @@ HELM_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 Manifest = dict[str, Any]
 
 
-def _tool_missing(message: str) -> None:
+def _tool_missing(message: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -84,6 +84,11 @@ def render_error(helm: str) -> Callable[..., str]:
         return err
 
     return _do
+
+
+def setting(*assignments: str) -> list[str]:
+    """``--set`` arguments for helm, one pair per assignment."""
+    return [arg for assignment in assignments for arg in ("--set", assignment)]
 
 
 def values_file(name: str) -> tuple[str, str]:
@@ -274,16 +279,20 @@ def test_service_is_a_nodeport_on_the_upstream_ports(render: Render, name: str) 
     service = only(render(*values_file(name)), "Service")
     assert service["spec"]["type"] == "NodePort"
     ports = _ports(service)
-    assert (ports["http"]["port"], ports["http"]["nodePort"], ports["http"]["targetPort"]) == (
-        8888,
-        31888,
-        "http",
-    )
-    assert (ports["grpc"]["port"], ports["grpc"]["nodePort"], ports["grpc"]["targetPort"]) == (
-        8887,
-        31887,
-        "grpc",
-    )
+    assert ports["http"] == {
+        "name": "http",
+        "port": 8888,
+        "targetPort": "http",
+        "nodePort": 31888,
+        "protocol": "TCP",
+    }
+    assert ports["grpc"] == {
+        "name": "grpc",
+        "port": 8887,
+        "targetPort": "grpc",
+        "nodePort": 31887,
+        "protocol": "TCP",
+    }
 
 
 def test_clusterip_service_has_no_node_ports(render: Render) -> None:
@@ -307,7 +316,7 @@ def test_container_runs_serve_on_the_contract_ports(render: Render) -> None:
 
 
 def test_migrations_can_be_left_to_the_operator(render: Render) -> None:
-    assert container(render("--set", "database.migrate=false"))["args"][-1] == "--no-migrate"
+    assert container(render(*setting("database.migrate=false")))["args"][-1] == "--no-migrate"
 
 
 def test_probes(render: Render) -> None:
@@ -315,7 +324,7 @@ def test_probes(render: Render) -> None:
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert main["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert "startupProbe" not in container(render("--set", "startupProbe.enabled=false"))
+    assert "startupProbe" not in container(render(*setting("startupProbe.enabled=false")))
 
 
 @pytest.mark.parametrize("name", CI_VALUES_IDS)
@@ -337,18 +346,12 @@ def test_restricted_security_context_and_writable_tmp(render: Render, name: str)
 
 
 def test_scheduling_values_reach_the_pod(render: Render) -> None:
-    pod = pod_spec(
-        render(
-            "--set",
-            "nodeSelector.disk=ssd",
-            "--set",
-            "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
-            "--set",
-            "podAnnotations.team=ray",
-            "--set",
-            "config.retention_days=30",
-        )
+    assignments = setting(
+        "nodeSelector.disk=ssd",
+        "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
+        "config.retention_days=30",
     )
+    pod = pod_spec(render(*assignments))
     assert pod["nodeSelector"] == {"disk": "ssd"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     env = {item["name"]: item for item in pod["containers"][0]["env"]}
@@ -358,7 +361,7 @@ def test_scheduling_values_reach_the_pod(render: Render) -> None:
 def test_settings_the_chart_owns_cannot_be_overridden_through_config(
     render_error: Callable[..., str],
 ) -> None:
-    assert "database_url" in render_error("--set", "config.database_url=sqlite+aiosqlite:///x.db")
+    assert "database_url" in render_error(*setting("config.database_url=sqlite+aiosqlite:///x.db"))
 
 
 # --- Database modes ---------------------------------------------------------------------------------
@@ -388,7 +391,7 @@ def test_sqlite_mode_keeps_one_pod_and_a_volume(render: Render, name: str) -> No
 
 
 def test_sqlite_on_an_existing_claim(render: Render) -> None:
-    objects = render("--set", "persistence.existingClaim=my-data")
+    objects = render(*setting("persistence.existingClaim=my-data"))
     assert "PersistentVolumeClaim" not in kinds(objects)
     claims = [
         v["persistentVolumeClaim"]["claimName"]
@@ -414,16 +417,16 @@ def test_postgresql_mode_runs_replicas_from_a_secret(render: Render) -> None:
 
 
 def test_postgresql_with_one_replica_has_no_disruption_budget(render: Render) -> None:
-    objects = render(*values_file("postgres-replicas-values"), "--set", "replicaCount=1")
+    objects = render(*values_file("postgres-replicas-values"), *setting("replicaCount=1"))
     assert "PodDisruptionBudget" not in kinds(objects)
 
 
 def test_schema_refuses_several_replicas_on_sqlite(render_error: Callable[..., str]) -> None:
-    assert "replicaCount" in render_error("--set", "replicaCount=3")
+    assert "replicaCount" in render_error(*setting("replicaCount=3"))
 
 
 def test_schema_requires_the_secret_in_postgresql_mode(render_error: Callable[..., str]) -> None:
-    assert "existingSecret" in render_error("--set", "database.mode=postgresql")
+    assert "existingSecret" in render_error(*setting("database.mode=postgresql"))
 
 
 # --- RBAC -------------------------------------------------------------------------------------------
@@ -473,12 +476,7 @@ def test_namespaced_rbac_has_no_cluster_wide_objects(render: Render) -> None:
 
 def test_rbac_can_be_left_out(render: Render) -> None:
     objects = render(
-        "--set",
-        "rbac.create=false",
-        "--set",
-        "serviceAccount.create=false",
-        "--set",
-        "serviceAccount.name=ray-api",
+        *setting("rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=ray-api")
     )
     assert not {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"} & kinds(objects)
     assert pod_spec(objects)["serviceAccountName"] == "ray-api"
@@ -493,14 +491,12 @@ def test_optional_objects_are_off_by_default(render: Render) -> None:
 
 def test_ingress_routes_to_the_http_port(render: Render) -> None:
     objects = render(
-        "--set",
-        "ingress.enabled=true",
-        "--set",
-        "ingress.className=nginx",
-        "--set",
-        "ingress.hosts[0].host=ray.example.com,ingress.hosts[0].paths[0].path=/",
-        "--set",
-        "ingress.tls[0].secretName=ray-tls,ingress.tls[0].hosts[0]=ray.example.com",
+        *setting(
+            "ingress.enabled=true",
+            "ingress.className=nginx",
+            "ingress.hosts[0].host=ray.example.com,ingress.hosts[0].paths[0].path=/",
+            "ingress.tls[0].secretName=ray-tls,ingress.tls[0].hosts[0]=ray.example.com",
+        ),
     )
     ingress = only(objects, "Ingress")
     assert ingress["apiVersion"] == "networking.k8s.io/v1"
@@ -514,7 +510,7 @@ def test_ingress_routes_to_the_http_port(render: Render) -> None:
 
 def test_service_monitor_scrapes_metrics(render: Render) -> None:
     objects = render(
-        "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=prom"
+        *setting("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom"),
     )
     monitor = only(objects, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -531,7 +527,7 @@ def test_service_monitor_scrapes_metrics(render: Render) -> None:
 
 
 def test_helm_test_pod_calls_readyz(render: Render) -> None:
-    objects = render("--set", "tests.image.repository=registry.local/curl", namespace="team-a")
+    objects = render(*setting("tests.image.repository=registry.local/curl"), namespace="team-a")
     pod = only(objects, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     (check,) = pod["spec"]["containers"]
@@ -583,7 +579,8 @@ def render_notes(helm: str, tmp_path_factory: pytest.TempPathFactory) -> Callabl
 def test_notes_for_a_nodeport_service(render_notes: Callable[..., str]) -> None:
     notes = render_notes()
     assert "/swagger-ui/" in notes
-    assert "nodePort" in notes and "rel-kuberay-apiserver" in notes
+    assert "service --namespace ray-system rel-kuberay-apiserver" in notes
+    assert "node port 31887" in notes
 
 
 def test_notes_for_a_clusterip_service(render_notes: Callable[..., str]) -> None:
@@ -594,12 +591,12 @@ def test_notes_for_a_clusterip_service(render_notes: Callable[..., str]) -> None
 
 def test_notes_for_an_ingress(render_notes: Callable[..., str]) -> None:
     notes = render_notes(
-        "--set",
-        "ingress.enabled=true",
-        "--set",
-        "ingress.hosts[0].host=ray.example.com,ingress.hosts[0].paths[0].path=/api",
+        *setting(
+            "ingress.enabled=true",
+            "ingress.hosts[0].host=ray.example.com,ingress.hosts[0].paths[0].path=/api",
+        ),
     )
-    assert "http://ray.example.com/api/" in notes
+    assert "export API_URL=http://ray.example.com/api\n" in notes
     assert "/swagger-ui/" in notes
 
 

@@ -19,7 +19,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from service.kube.devcluster import DevCluster
-from service.kube.devcluster.store import RAY_CLUSTERS, Selector, Store
+from service.kube.devcluster.store import RAY_CLUSTERS, ApiError, Selector, Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RAY = ("ray.io", "v1")
@@ -100,7 +100,8 @@ async def test_configmap_crud_and_label_selector(api: client.ApiClient, ns: str)
     core = client.CoreV1Api(api)
     for name, app in (("alpha", "a"), ("beta", "b")):
         meta = client.V1ObjectMeta(name=name, labels={"app": app})
-        created = await core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=meta, data={"k": name}))
+        created = await core.create_namespaced_config_map(
+            ns, client.V1ConfigMap(metadata=meta, data={"k": name}))
         assert created.metadata.namespace == ns and created.metadata.uid
     with pytest.raises(ApiException) as err:
         await core.create_namespaced_config_map(ns, {"metadata": {"name": "alpha"}})
@@ -168,7 +169,8 @@ async def test_custom_object_lifecycle(api: client.ApiClient, ns: str) -> None:
 
 async def test_status_subresource_and_patches(api: client.ApiClient, ns: str) -> None:
     custom = client.CustomObjectsApi(api)
-    await custom.create_namespaced_custom_object(*RAY, ns, "rayjobs", ray_object("RayJob", "job", entrypoint="a"))
+    job = ray_object("RayJob", "job", entrypoint="a")
+    await custom.create_namespaced_custom_object(*RAY, ns, "rayjobs", job)
 
     with_status = await custom.patch_namespaced_custom_object_status(
         *RAY, ns, "rayjobs", "job", {"status": {"jobStatus": "RUNNING"}, "spec": {"entrypoint": "nope"}},
@@ -223,7 +225,8 @@ async def test_pagination_has_no_gaps_or_duplicates(api: client.ApiClient, ns: s
     for i in range(3):
         await cms.create_namespaced_config_map(ns, {"metadata": {"name": f"cm-{i}", "labels": {"a": "b"}}})
     first = await cms.list_namespaced_config_map(ns, limit=2, label_selector="a=b")
-    rest = await cms.list_namespaced_config_map(ns, limit=2, label_selector="a=b", _continue=first.metadata._continue)
+    rest = await cms.list_namespaced_config_map(
+        ns, limit=2, label_selector="a=b", _continue=first.metadata._continue)
     assert [c.metadata.name for c in first.items + rest.items] == ["cm-0", "cm-1", "cm-2"]
     assert first.metadata.remaining_item_count is None  # left out when a selector filters, as upstream
     assert rest.metadata._continue is None
@@ -235,7 +238,8 @@ async def test_label_and_field_selectors(api: client.ApiClient, ns: str) -> None
         "a": {"env": "prod", "tier": "web"}, "b": {"env": "dev"}, "c": {"env": "test"}, "d": {},
     }
     for name, own in labels.items():
-        await custom.create_namespaced_custom_object(*RAY, ns, "rayclusters", ray_object("RayCluster", name, own))
+        body = ray_object("RayCluster", name, own)
+        await custom.create_namespaced_custom_object(*RAY, ns, "rayclusters", body)
 
     async def names(**selectors: str) -> list[str]:
         found = await custom.list_namespaced_custom_object(*RAY, ns, "rayclusters", **selectors)
@@ -313,11 +317,13 @@ async def test_events_share_storage_and_filter_on_regarding(api: client.ApiClien
             metadata=client.V1ObjectMeta(name=name), event_time=datetime.now(UTC), reason="Created",
             note=f"made {target}", type="Normal", action="Create", reporting_controller="ray.io/kuberay",
             reporting_instance="op-1",
-            regarding=client.V1ObjectReference(kind="RayCluster", name=target, namespace=ns, api_version="ray.io/v1"),
+            regarding=client.V1ObjectReference(
+                kind="RayCluster", name=target, namespace=ns, api_version="ray.io/v1"),
         ))
     about_a = await events.list_namespaced_event(ns, field_selector="regarding.name=rc-a")
     assert [(e.metadata.name, e.note) for e in about_a.items] == [("e1", "made rc-a")]
-    about_b = await events.list_event_for_all_namespaces(field_selector="regarding.kind=RayCluster,regarding.name=rc-b")
+    about_b = await events.list_event_for_all_namespaces(
+        field_selector="regarding.kind=RayCluster,regarding.name=rc-b")
     assert [e.metadata.name for e in about_b.items] == ["e2"]
 
     # A legacy core/v1 event (what client-go's EventRecorder writes) shows up through events.k8s.io too,
@@ -326,8 +332,10 @@ async def test_events_share_storage_and_filter_on_regarding(api: client.ApiClien
         metadata=client.V1ObjectMeta(name="legacy"), message="old style", reason="Scaled",
         involved_object=client.V1ObjectReference(kind="RayCluster", name="rc-a", namespace=ns),
     ))
-    core_view = await client.CoreV1Api(api).list_namespaced_event(ns, field_selector="involvedObject.name=rc-a")
-    assert [(e.metadata.name, e.message) for e in core_view.items] == [("e1", "made rc-a"), ("legacy", "old style")]
+    core_view = await client.CoreV1Api(api).list_namespaced_event(
+        ns, field_selector="involvedObject.name=rc-a")
+    assert [(e.metadata.name, e.message) for e in core_view.items] == [
+        ("e1", "made rc-a"), ("legacy", "old style")]
     raw = await events.list_namespaced_event(ns, field_selector="regarding.name=rc-a", _preload_content=False)
     items = (await raw.json())["items"]
     assert [(e["metadata"]["name"], e["note"], e["eventTime"] is None) for e in items] == [
@@ -336,9 +344,12 @@ async def test_events_share_storage_and_filter_on_regarding(api: client.ApiClien
         await events.list_namespaced_event(ns, field_selector="regarding.name=rc-a")
 
 
-async def test_watch_streams_added_modified_deleted(api: client.ApiClient, ns: str) -> None:
+async def test_watch_streams_added_modified_deleted(
+    api: client.ApiClient, cluster: DevCluster, ns: str
+) -> None:
     custom = client.CustomObjectsApi(api)
-    first = await custom.create_namespaced_custom_object(*RAY, ns, "rayclusters", ray_object("RayCluster", "one"))
+    first = await custom.create_namespaced_custom_object(
+        *RAY, ns, "rayclusters", ray_object("RayCluster", "one"))
     seen: list[tuple[str, str]] = []
     started = asyncio.Event()
 
@@ -359,9 +370,12 @@ async def test_watch_streams_added_modified_deleted(api: client.ApiClient, ns: s
         *RAY, ns, "rayclusters", "two", {"metadata": {"labels": {"watched": "no"}}}, _content_type=MERGE)
     await custom.delete_namespaced_custom_object(*RAY, ns, "rayclusters", "one")
     await asyncio.wait_for(task, 5)
+    await asyncio.sleep(0.05)
+    assert cluster.store.open_watches == 0  # the client hung up, so the server dropped its watch
     assert seen == [("ADDED", "one"), ("ADDED", "two"), ("MODIFIED", "two"), ("DELETED", "one")]
 
-    # Resuming from a resourceVersion replays the history; with a selector, leaving the selection is a DELETED.
+    # Resuming from a resourceVersion replays the history; with a selector, leaving the selection is
+    # a DELETED.
     replayed = []
     async with watch.Watch() as stream:
         async for event in stream.stream(custom.list_namespaced_custom_object, *RAY, ns, "rayclusters",
@@ -374,12 +388,19 @@ async def test_watch_streams_added_modified_deleted(api: client.ApiClient, ns: s
 async def test_watch_from_compacted_history_is_expired() -> None:
     store = Store(history_size=3)  # the three initial namespaces (versions 1-3) fill the history
     for name in ("a", "b"):
-        store.create(RAY_CLUSTERS, "default", ray_object("RayCluster", name))
-    assert store.watch(RAY_CLUSTERS, "default", Selector(), resource_version="2") is not None  # 3.. kept
-    watcher = store.watch(RAY_CLUSTERS, "default", Selector(), resource_version="1")
-    event = await watcher.next()
+        store.create(RAY_CLUSTERS, "default", ray_object("RayCluster", name))  # versions 4 and 5
+    resumed = await store.watch(RAY_CLUSTERS, "default", Selector(), resource_version="3").next()
+    assert resumed is not None and (resumed["type"], resumed["object"]["metadata"]["name"]) == ("ADDED", "a")
+    event = await store.watch(RAY_CLUSTERS, "default", Selector(), resource_version="1").next()
     assert event is not None and event["type"] == "ERROR"
     assert (event["object"]["code"], event["object"]["reason"]) == (410, "Expired")
+
+
+def test_objects_over_the_etcd_limit_are_refused() -> None:
+    # Checked on the store: a 1.6 MB body through the client only adds aiohttp's large-body warning.
+    with pytest.raises(ApiError) as err:
+        Store().create(RAY_CLUSTERS, "default", ray_object("RayCluster", "huge", blob="x" * 1_600_000))
+    assert (err.value.code, err.value.reason) == (413, "RequestEntityTooLarge")
 
 
 async def test_main_prints_ready_and_writes_kubeconfig(tmp_path: Path) -> None:

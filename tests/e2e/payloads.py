@@ -9,7 +9,9 @@ def template(namespace: str, name: str = "default-template", **extra: Any) -> di
     return {"name": name, "namespace": namespace, "cpu": 2, "memory": 4, **extra}
 
 
-def cluster(namespace: str, name: str = "test-cluster", template_name: str = "default-template") -> dict[str, Any]:
+def cluster(
+    namespace: str, name: str = "test-cluster", template_name: str = "default-template"
+) -> dict[str, Any]:
     """The upstream documentation's example cluster (spec section 7.5)."""
     return {
         "name": name,
@@ -56,9 +58,51 @@ def snake_case(value: Any) -> Any:
     }
     if isinstance(value, dict):
         # Map keys (rayStartParams contents) are data and stay as they are.
-        return {
-            names.get(k, k): (v if k == "rayStartParams" else snake_case(v)) for k, v in value.items()
-        }
+        return {names.get(k, k): (v if k == "rayStartParams" else snake_case(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [snake_case(v) for v in value]
     return value
+
+
+def job(namespace: str, name: str = "test-job", template_name: str = "default-template") -> dict[str, Any]:
+    spec = cluster(namespace, template_name=template_name)["clusterSpec"]
+    return {
+        "name": name,
+        "namespace": namespace,
+        "user": "alice",
+        "version": "2.46.0",
+        "entrypoint": "python /home/ray/samples/sample_code.py",
+        "metadata": {"team": "data"},
+        "runtimeEnv": "pip:\n  - requests==2.26.0\n",
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": 60,
+        "activeDeadlineSeconds": 120,
+        "entrypointNumCpus": 1.5,
+        "entrypointNumGpus": 1,
+        "clusterSpec": spec,
+    }
+
+
+SERVE_CONFIG = """applications:
+  - name: fruit_app
+    import_path: fruit.deployment_graph
+    route_prefix: /fruit
+    runtime_env:
+      working_dir: "https://github.com/ray-project/test_dag/archive/78b4a5da38796123d9f9ffff59bab2792a043e95.zip"
+    deployments:
+      - name: MangoStand
+        num_replicas: 1
+"""
+
+
+def service(namespace: str, name: str = "test-service", template_name: str = "default-template") -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "user": "alice",
+        "version": "2.46.0",
+        "serveConfigV2": SERVE_CONFIG,
+        "serviceUnhealthySecondThreshold": 10,
+        "deploymentUnhealthySecondThreshold": 20,
+        "clusterSpec": cluster(namespace, template_name=template_name)["clusterSpec"],
+    }

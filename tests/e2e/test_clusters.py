@@ -15,7 +15,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def make_template(api: httpx.AsyncClient, namespace: str, name: str = "default-template") -> None:
-    response = await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace, name))
+    response = await api.post(
+        f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace, name)
+    )
     assert response.status_code == 200, response.text
 
 
@@ -51,7 +53,9 @@ async def test_create_get_delete(
     assert data["createdAt"].endswith("Z")
     assert "ray.io/creation-timestamp" in data["annotations"]
 
-    cr = await custom(kube).get_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", "test-cluster")
+    cr = await custom(kube).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayclusters", "test-cluster"
+    )
     assert cr["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kuberay-apiserver"
     assert cr["metadata"]["labels"]["ray.io/user"] == "3cpo"
     head = cr["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
@@ -65,11 +69,15 @@ async def test_create_get_delete(
     deleted = await api.delete(f"{prefix}/namespaces/{namespace}/clusters/test-cluster")
     assert deleted.status_code == 200 and deleted.json() == {}
     with pytest.raises(client.ApiException) as gone:
-        await custom(kube).get_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", "test-cluster")
+        await custom(kube).get_namespaced_custom_object(
+            "ray.io", "v1", namespace, "rayclusters", "test-cluster"
+        )
     assert gone.value.status == 404
     missing = await api.get(f"{prefix}/namespaces/{namespace}/clusters/test-cluster")
     assert missing.status_code == 404
-    assert missing.json()["message"].startswith("Cluster test-cluster not found: Get cluster failed.: NotFoundError:")
+    assert missing.json()["message"].startswith(
+        "Cluster test-cluster not found: Get cluster failed.: NotFoundError:"
+    )
 
 
 def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
@@ -91,26 +99,86 @@ def _with(body: dict[str, Any], value: Any, *path: str | int) -> dict[str, Any]:
 
 
 VALIDATION_CASES = [
-    ("empty body", None, "The namespace in the request is different from the namespace in the cluster definition."),
-    ("other namespace", lambda b: _with(b, "elsewhere", "namespace"), "The namespace in the request is different from the namespace in the cluster definition."),
+    (
+        "empty body",
+        None,
+        "The namespace in the request is different from the namespace in the cluster definition.",
+    ),
+    (
+        "other namespace",
+        lambda b: _with(b, "elsewhere", "namespace"),
+        "The namespace in the request is different from the namespace in the cluster definition.",
+    ),
     ("no name", lambda b: _with(b, "", "name"), "Cluster name is empty. Please specify a valid value."),
-    ("no user", lambda b: _with(b, "", "user"), "User who create the cluster is empty. Please specify a valid value."),
-    ("no spec", lambda b: _without(b, "clusterSpec"), "A ClusterSpec object is required. Please specify one."),
-    ("null spec", lambda b: _with(b, None, "clusterSpec"), "A ClusterSpec object is required. Please specify one."),
-    ("empty spec", lambda b: _with(b, {}, "clusterSpec"), "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one."),
-    ("no head template", lambda b: _with(b, "", "clusterSpec", "headGroupSpec", "computeTemplate"), "HeadGroupSpec compute template is empty. Please specify a valid value."),
-    ("no head params", lambda b: _with(b, {}, "clusterSpec", "headGroupSpec", "rayStartParams"), "HeadGroupSpec RayStartParams is empty. Please specify values."),
-    ("head pull policy", lambda b: _with(b, "foo", "clusterSpec", "headGroupSpec", "imagePullPolicy"), "HeadGroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"),
-    ("empty worker", lambda b: _with(b, [{}], "clusterSpec", "workerGroupSpec"), "WorkerNodeSpec 0 group name is empty. Please specify a valid value."),
-    ("worker template", lambda b: _with(b, "", "clusterSpec", "workerGroupSpec", 0, "computeTemplate"), "WorkerNodeSpec 0 compute template is empty. Please specify a valid value."),
-    ("worker max 0", lambda b: _with(b, 0, "clusterSpec", "workerGroupSpec", 0, "maxReplicas"), "WorkerNodeSpec 0 MaxReplicas can not be 0. Please specify a valid value."),
-    ("worker min > max", lambda b: _with(b, 9, "clusterSpec", "workerGroupSpec", 0, "minReplicas"), "WorkerNodeSpec 0 MinReplica > MaxReplicas. Please specify a valid value."),
-    ("worker pull policy", lambda b: _with(b, "Never", "clusterSpec", "workerGroupSpec", 0, "imagePullPolicy"), "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"),
+    (
+        "no user",
+        lambda b: _with(b, "", "user"),
+        "User who create the cluster is empty. Please specify a valid value.",
+    ),
+    (
+        "no spec",
+        lambda b: _without(b, "clusterSpec"),
+        "A ClusterSpec object is required. Please specify one.",
+    ),
+    (
+        "null spec",
+        lambda b: _with(b, None, "clusterSpec"),
+        "A ClusterSpec object is required. Please specify one.",
+    ),
+    (
+        "empty spec",
+        lambda b: _with(b, {}, "clusterSpec"),
+        "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one.",
+    ),
+    (
+        "no head template",
+        lambda b: _with(b, "", "clusterSpec", "headGroupSpec", "computeTemplate"),
+        "HeadGroupSpec compute template is empty. Please specify a valid value.",
+    ),
+    (
+        "no head params",
+        lambda b: _with(b, {}, "clusterSpec", "headGroupSpec", "rayStartParams"),
+        "HeadGroupSpec RayStartParams is empty. Please specify values.",
+    ),
+    (
+        "head pull policy",
+        lambda b: _with(b, "foo", "clusterSpec", "headGroupSpec", "imagePullPolicy"),
+        "HeadGroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent",
+    ),
+    (
+        "empty worker",
+        lambda b: _with(b, [{}], "clusterSpec", "workerGroupSpec"),
+        "WorkerNodeSpec 0 group name is empty. Please specify a valid value.",
+    ),
+    (
+        "worker template",
+        lambda b: _with(b, "", "clusterSpec", "workerGroupSpec", 0, "computeTemplate"),
+        "WorkerNodeSpec 0 compute template is empty. Please specify a valid value.",
+    ),
+    (
+        "worker max 0",
+        lambda b: _with(b, 0, "clusterSpec", "workerGroupSpec", 0, "maxReplicas"),
+        "WorkerNodeSpec 0 MaxReplicas can not be 0. Please specify a valid value.",
+    ),
+    (
+        "worker min > max",
+        lambda b: _with(b, 9, "clusterSpec", "workerGroupSpec", 0, "minReplicas"),
+        "WorkerNodeSpec 0 MinReplica > MaxReplicas. Please specify a valid value.",
+    ),
+    (
+        "worker pull policy",
+        lambda b: _with(b, "Never", "clusterSpec", "workerGroupSpec", 0, "imagePullPolicy"),
+        "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "message"), VALIDATION_CASES, ids=[c[0] for c in VALIDATION_CASES])
-async def test_validation_messages(api: httpx.AsyncClient, namespace: str, case: str, change: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "change", "message"), VALIDATION_CASES, ids=[c[0] for c in VALIDATION_CASES]
+)
+async def test_validation_messages(
+    api: httpx.AsyncClient, namespace: str, case: str, change: Any, message: str
+) -> None:
     url = f"/apis/v1/namespaces/{namespace}/clusters"
     if change is None:
         response = await api.post(url, content=b"")
@@ -141,7 +209,9 @@ async def test_duplicate_is_409(api: httpx.AsyncClient, namespace: str) -> None:
 async def test_build_error_is_400(api: httpx.AsyncClient, namespace: str) -> None:
     await make_template(api, namespace)
     body = payloads.cluster(namespace)
-    body["clusterSpec"]["headGroupSpec"]["volumes"] = [{"name": "scratch", "mountPath": "/s", "volumeType": "EPHEMERAL"}]
+    body["clusterSpec"]["headGroupSpec"]["volumes"] = [
+        {"name": "scratch", "mountPath": "/s", "volumeType": "EPHEMERAL"}
+    ]
     response = await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body)
     assert response.status_code == 400
     assert response.json()["message"].startswith("Failed to create a Ray cluster: Create Cluster failed.")
@@ -156,9 +226,13 @@ async def test_invalid_user_label_is_400_not_500(api: httpx.AsyncClient, namespa
     assert response.json()["code"] == 3
 
 
-async def test_status_and_events_are_merged(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+async def test_status_and_events_are_merged(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
     await make_template(api, namespace)
-    assert (await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))).status_code == 200
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))
+    ).status_code == 200
     await custom(kube).patch_namespaced_custom_object_status(
         "ray.io",
         "v1",
@@ -176,7 +250,12 @@ async def test_status_and_events_are_merged(api: httpx.AsyncClient, kube: client
             "reportingController": "ray.io/raycluster-controller",
             "reportingInstance": "operator",
             "action": "Create",
-            "regarding": {"kind": "RayCluster", "name": "test-cluster", "namespace": namespace, "apiVersion": "ray.io/v1"},
+            "regarding": {
+                "kind": "RayCluster",
+                "name": "test-cluster",
+                "namespace": namespace,
+                "apiVersion": "ray.io/v1",
+            },
             "reason": "CreatedService",
             "note": "Created service test-cluster-head-svc",
             "type": "Normal",
@@ -200,7 +279,9 @@ async def test_pagination(api: httpx.AsyncClient, namespace: str) -> None:
         assert (await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body)).status_code == 200
     seen, token = [], ""
     for page in range(3):
-        response = await api.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 1, "continue": token})
+        response = await api.get(
+            f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 1, "continue": token}
+        )
         data = response.json()
         assert [c["name"] for c in data["clusters"]] == [f"cluster{page + 1}"]
         token = data.get("continue", "")
@@ -210,7 +291,9 @@ async def test_pagination(api: httpx.AsyncClient, namespace: str) -> None:
     everything = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 10})).json()
     assert len(everything["clusters"]) == 3 and "continue" not in everything
     across = (await api.get("/apis/v1/clusters", params={"limit": 0, "continue": ""})).json()
-    assert {("cluster1", namespace), ("cluster3", namespace)} <= {(c["name"], c["namespace"]) for c in across["clusters"]}
+    assert {("cluster1", namespace), ("cluster3", namespace)} <= {
+        (c["name"], c["namespace"]) for c in across["clusters"]
+    }
 
 
 @pytest.mark.parametrize(
@@ -218,7 +301,10 @@ async def test_pagination(api: httpx.AsyncClient, namespace: str) -> None:
     [
         ("limit=abc", 'parsing field "limit": strconv.ParseInt: parsing "abc": invalid syntax'),
         ("limit=1&limit=2", 'too many values for field "limit": 1, 2'),
-        ("limit=99999999999999999999", 'parsing field "limit": strconv.ParseInt: parsing "99999999999999999999": value out of range'),
+        (
+            "limit=99999999999999999999",
+            'parsing field "limit": strconv.ParseInt: parsing "99999999999999999999": value out of range',
+        ),
     ],
 )
 async def test_bad_query_parameters(api: httpx.AsyncClient, namespace: str, query: str, message: str) -> None:
@@ -226,7 +312,9 @@ async def test_bad_query_parameters(api: httpx.AsyncClient, namespace: str, quer
     assert response.status_code == 400 and response.json() == {"code": 3, "message": message}
 
 
-async def test_cluster_created_outside_the_api(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+async def test_cluster_created_outside_the_api(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
     body = {
         "apiVersion": "ray.io/v1",
         "kind": "RayCluster",
@@ -234,7 +322,9 @@ async def test_cluster_created_outside_the_api(api: httpx.AsyncClient, kube: cli
         "spec": {
             "headGroupSpec": {
                 "rayStartParams": {},
-                "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.46.0"}]}},
+                "template": {
+                    "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.46.0"}]}
+                },
             }
         },
     }

@@ -12,19 +12,25 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
-async def test_create_get_list_delete(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str) -> None:
+async def test_create_get_list_delete(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
     body = payloads.template(
         namespace,
         gpu=1,
         gpuAccelerator="nvidia.com/gpu",
         extendedResources={"vpc.amazonaws.com/efa": 32},
-        tolerations=[{"key": "ray.io/node-type", "operator": "Equal", "value": "worker", "effect": "NoSchedule"}],
+        tolerations=[
+            {"key": "ray.io/node-type", "operator": "Equal", "value": "worker", "effect": "NoSchedule"}
+        ],
         user="alice",
     )
     created = await api.post(f"{prefix}/namespaces/{namespace}/compute_templates", json=body)
     assert created.status_code == 200, created.text
     data = created.json()
-    assert {k: data[k] for k in ("name", "namespace", "cpu", "memory", "gpu", "gpuAccelerator", "memoryUnit")} == {
+    assert {
+        k: data[k] for k in ("name", "namespace", "cpu", "memory", "gpu", "gpuAccelerator", "memoryUnit")
+    } == {
         "name": "default-template",
         "namespace": namespace,
         "cpu": 2,
@@ -51,7 +57,9 @@ async def test_create_get_list_delete(api: httpx.AsyncClient, kube: client.ApiCl
     assert [t["name"] for t in listed.json()["computeTemplates"]] == ["default-template"]
 
     everywhere = await api.get(f"{prefix}/compute_templates")
-    assert (namespace, "default-template") in {(t["namespace"], t["name"]) for t in everywhere.json()["computeTemplates"]}
+    assert (namespace, "default-template") in {
+        (t["namespace"], t["name"]) for t in everywhere.json()["computeTemplates"]
+    }
 
     deleted = await api.delete(f"{prefix}/namespaces/{namespace}/compute_templates/default-template")
     assert deleted.status_code == 200 and deleted.json() == {}
@@ -60,7 +68,14 @@ async def test_create_get_list_delete(api: httpx.AsyncClient, kube: client.ApiCl
 
 
 async def test_snake_case_input(api: httpx.AsyncClient, namespace: str) -> None:
-    body = {"name": "snake", "namespace": namespace, "cpu": "3", "memory": 8, "memory_unit": "Mi", "gpu_accelerator": "x/y"}
+    body = {
+        "name": "snake",
+        "namespace": namespace,
+        "cpu": "3",
+        "memory": 8,
+        "memory_unit": "Mi",
+        "gpu_accelerator": "x/y",
+    }
     response = await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["memoryUnit"] == "Mi" and response.json()["gpuAccelerator"] == "x/y"
@@ -76,12 +91,17 @@ async def test_empty_list_is_an_empty_array(api: httpx.AsyncClient, namespace: s
     ("change", "message"),
     [
         ({"name": ""}, "Compute template name is empty. Please specify a valid value."),
-        ({"namespace": "another"}, "The namespace in the request is different from the namespace defined in the compute template."),
+        (
+            {"namespace": "another"},
+            "The namespace in the request is different from the namespace defined in the compute template.",
+        ),
         ({"cpu": 0}, "Cpu amount is zero. Please specify a valid value."),
         ({"memory": 0}, "Memory amount is zero. Please specify a valid value."),
     ],
 )
-async def test_validation(api: httpx.AsyncClient, namespace: str, change: dict[str, object], message: str) -> None:
+async def test_validation(
+    api: httpx.AsyncClient, namespace: str, change: dict[str, object], message: str
+) -> None:
     body = {**payloads.template(namespace), **change}
     response = await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body)
     assert response.status_code == 400

@@ -91,14 +91,28 @@ def postgres() -> Iterator[str]:
     )
     options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
     subprocess.run(
-        [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "pg.log"), "-w", "start"],
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(workdir / "pg.log"),
+            "-w",
+            "start",
+        ],
         check=True,
         capture_output=True,
     )
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -135,13 +149,19 @@ class Service:
 
 
 @contextlib.contextmanager
-def service(workdir: Path, database_url: str, kubeconfig: Path, grpc: bool = True, *extra: str) -> Iterator[Service]:
+def service(
+    workdir: Path, database_url: str, kubeconfig: Path, grpc: bool = True, *extra: str
+) -> Iterator[Service]:
     """The service on a free loopback port, waited for until /readyz answers 200."""
     port = free_port()
     grpc_port = free_port() if grpc else 0
     log_path = workdir / f"service-{port}.log"
     log = log_path.open("wb")
-    env = {**os.environ, "KUBERAY_APISERVER_DATABASE_URL": database_url, "KUBERAY_APISERVER_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "KUBERAY_APISERVER_DATABASE_URL": database_url,
+        "KUBERAY_APISERVER_LOG_FORMAT": "json",
+    }
     process = subprocess.Popen(
         [
             sys.executable,

@@ -15,6 +15,18 @@ from service.schemas.compute_template import ComputeTemplate
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "golden"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Prints multi-line strings (serve configs, runtime envs) as literal blocks, for readable diffs."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def _updating() -> bool:
     return os.environ.get("UPDATE_GOLDEN") == "1"
 
@@ -32,7 +44,7 @@ def check_yaml(name: str, actual: Any) -> None:
     """Compare ``actual`` with the YAML document ``name`` (or rewrite it when updating)."""
     path = GOLDEN_DIR / name
     if _updating():
-        path.write_text(yaml.safe_dump(actual, sort_keys=False, width=100))
+        path.write_text(yaml.dump(actual, Dumper=_Dumper, sort_keys=False, width=100))
         return
     expected = yaml.safe_load(path.read_text())
     assert actual == expected, f"{name} differs; rerun with UPDATE_GOLDEN=1 and review the diff"

@@ -210,11 +210,17 @@ class Handler:
             target = parse_target(parts)
             if target is None:
                 raise _not_found_path()
+            if request.query.get("dryRun"):
+                # Refused rather than ignored: ignoring it would store what the caller meant to only try.
+                raise ApiError.bad_request("dryRun is not supported by the dev cluster")
             if target.name is None:
                 return await self._collection(request, target)
             return await self._item(request, target)
         except ApiError as err:
             return _json(err.status(), err.code)
+        except Exception as exc:  # a bug here; answer like an API server would rather than with HTML
+            logger.exception("dev cluster failed on %s %s", request.method, request.path_qs)
+            return _json(ApiError(500, "InternalError", f"Internal error occurred: {exc}").status(), 500)
 
     async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         rtype, namespace = target.rtype, target.namespace

@@ -660,6 +660,8 @@ class Watcher:
         if self.namespace is not None and not change.key.startswith(self.namespace + "/"):
             return None
         new = self._store.present(self.rtype, change.new)
+        if self.selector.empty:
+            return {"type": change.type, "object": new}
         if change.type == DELETED:
             return {"type": DELETED, "object": new} if self.selector.matches(new) else None
         was = change.old is not None and self.selector.matches(self._store.present(self.rtype, change.old))
@@ -701,7 +703,7 @@ class DeleteResult:
 class Store:
     """All objects of one dev cluster, their resourceVersion counter and the watch machinery."""
 
-    def __init__(self, history_size: int = 2000, watch_queue_size: int = 5000) -> None:
+    def __init__(self, history_size: int = 1000, watch_queue_size: int = 5000) -> None:
         self._rv = 0
         self._objects: dict[str, dict[str, JsonObj]] = {}
         self._history: deque[Change] = deque(maxlen=history_size)
@@ -1015,6 +1017,10 @@ class Store:
                     watcher.push(event)
         self._watchers.add(watcher)
         return watcher
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watchers)
 
     def forget_watcher(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)

@@ -1,0 +1,41 @@
+# kuberay-apiserver developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kuberay-apiserver
+PYTEST_ARGS ?=
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the service with its development tools
+
+run: $(STAMP) ## Run the service on the dev cluster with embedded SQLite (HTTP :31888, gRPC :31887, like the chart's NodePorts)
+	$(VENV)/bin/kuberay-apiserver serve --dev-cluster --host 127.0.0.1 --http-port 31888 --grpc-port 31887
+
+test: $(STAMP) ## Run every test: unit, dev cluster, end to end on SQLite and PostgreSQL
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+chart-test: $(STAMP) ## Lint and render the Helm chart, lint the Dockerfile (builds helm once into the cache)
+	bash hack/install-helm.sh >/dev/null
+	$(PY) -m pytest tests/chart -q
+
+lint: $(STAMP) ## ruff and mypy
+	$(VENV)/bin/ruff check service tests migrations
+	$(VENV)/bin/ruff format --check service tests migrations
+	$(VENV)/bin/mypy service
+
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff format service tests migrations
+	$(VENV)/bin/ruff check --fix service tests migrations
+
+.PHONY: help install run test chart-test lint format

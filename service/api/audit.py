@@ -1,0 +1,39 @@
+"""Audit routes: who created, changed or deleted what, when, and whether it worked (an extension)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+
+from service.api.deps import managers
+from service.api.paths import paths
+from service.managers.audit import build_filter, page_size
+from service.schemas.audit import ListAuditEventsResponse
+
+TAGS = ["AuditService"]
+FILTERS = ("user", "resource", "name", "action", "outcome", "since", "until")
+AnyRequest = Request[Any, Any, Any]
+
+
+async def _list(request: AnyRequest, namespace: str | None) -> ListAuditEventsResponse:
+    query = request.query_params
+    where = build_filter({key: query.get(key) for key in FILTERS}, namespace)
+    size = page_size(query.get("pageSize", query.get("page_size")))
+    token = query.get("pageToken", query.get("page_token")) or ""
+    return await managers(request).audit.list(where, size, token)
+
+
+@get(paths("/audit"), operation_id="ListAuditEvents", tags=TAGS)
+async def list_audit_events(request: AnyRequest) -> ListAuditEventsResponse:
+    """The audit trail, newest first; filters: user, resource, name, action, outcome, since, until."""
+    return await _list(request, None)
+
+
+@get(paths("/namespaces/{namespace:str}/audit"), operation_id="ListNamespaceAuditEvents", tags=TAGS)
+async def list_namespace_audit_events(request: AnyRequest, namespace: str) -> ListAuditEventsResponse:
+    """The audit trail of one namespace."""
+    return await _list(request, namespace)
+
+
+ROUTES = [list_audit_events, list_namespace_audit_events]

@@ -1,0 +1,27 @@
+"""Audit trail messages (an extension; see the contract's "Extensions beyond upstream")."""
+
+from __future__ import annotations
+
+import msgspec
+
+from service.schemas.base import ApiStruct
+
+
+class AuditEvent(ApiStruct):
+    # 64-bit ids travel as strings, as protojson prints int64.
+    id: str = ""
+    time: str = ""
+    user: str = ""
+    action: str = ""
+    resource: str = ""
+    namespace: str = ""
+    name: str = ""
+    outcome: str = ""
+    code: int = 0
+    message: str = ""
+    request_id: str = ""
+
+
+class ListAuditEventsResponse(ApiStruct):
+    events: list[AuditEvent]
+    next_page_token: str = msgspec.field(default="")
