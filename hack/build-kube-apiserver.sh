@@ -13,8 +13,8 @@ set -euo pipefail
 
 # Newest 1.34 patch the Go module proxy serves (v1.34.6 and v1.34.13+ answer 403 there).
 KUBE_VERSION=v1.34.12
-# etcd built from Go modules only when no usable etcd (>= ETCD_MIN_VERSION) is on PATH or installable with apt.
-ETCD_VERSION=v3.5.21
+# etcd built from Go modules (same release as kube-apiserver's etcd client) only when no usable etcd (>= ETCD_MIN_VERSION) is on PATH or installable with apt.
+ETCD_VERSION=v3.6.4
 ETCD_MIN_VERSION=3.4.0
 
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/kuberay-apiserver"
@@ -193,4 +193,7 @@ main() {
   fi
 }
 
-main "$@"
+# Sourcing the script (e.g. to call build_etcd alone) defines the functions without running main.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,7 +30,9 @@ from service.managers.clusters import ClusterManager
 from service.managers.jobs import JobManager
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
+from service.retention import prune_forever
 from service.settings import Settings
+from service.watcher import start_watchers
 
 log = logging.getLogger("kuberay_apiserver")
 
@@ -46,6 +49,12 @@ async def metrics() -> Response[bytes]:
 async def swagger_ui() -> Redirect:
     """Upstream's Swagger UI path, kept for people who bookmarked it."""
     return Redirect("/schema/swagger")
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -68,6 +77,15 @@ def _lifespan(settings: Settings) -> Any:
                 await migrate.upgrade(engine)
             sessionmaker = create_sessionmaker(engine)
             records = Records(sessionmaker, settings.db_timeout)
+            # Retention: prune old audit rows and history in the background until shutdown.
+            if settings.retention_days > 0:
+                days, every = settings.retention_days, settings.retention_interval
+                pruner = asyncio.create_task(prune_forever(records, days, every))
+                stack.push_async_callback(asyncio.wait, [pruner])  # runs after the cancel below
+                stack.callback(pruner.cancel)
+            # Record deletions made outside the API (kubectl, operator TTLs) while the service runs.
+            if settings.watch:
+                stack.push_async_callback(_cancel_all, start_watchers(kube, records))
             templates = ComputeTemplateManager(kube, records)
             app.state.settings = settings
             app.state.kube = kube
@@ -79,6 +97,14 @@ def _lifespan(settings: Settings) -> Any:
                 services=ServiceManager(kube, records, templates),
                 audit=AuditManager(sessionmaker, settings.db_timeout),
             )
+            # gRPC API (service/rpc) on its own port, over the same managers; stopped before its dependencies.
+            if settings.grpc_port:
+                from service.rpc.server import start_grpc_server
+
+                grpc_server = await start_grpc_server(
+                    app.state.managers, settings.host, settings.grpc_port, settings.request_timeout
+                )
+                stack.push_async_callback(grpc_server.stop, 5)
             log.info("kuberay-apiserver %s ready", __version__, extra={"kubernetes": configuration.host})
             yield
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from service.cli_audit import audit
 from service.settings import load_settings
 
 
@@ -85,3 +86,6 @@ def serve(
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+main.add_command(audit)

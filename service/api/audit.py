@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, get
 
 from service.api.deps import managers
-from service.api.paths import paths
+from service.api.paths import paths, rpc
 from service.managers.audit import build_filter, page_size
 from service.schemas.audit import ListAuditEventsResponse
 
@@ -24,13 +24,13 @@ async def _list(request: AnyRequest, namespace: str | None) -> ListAuditEventsRe
     return await managers(request).audit.list(where, size, token)
 
 
-@get(paths("/audit"), operation_id="ListAuditEvents", tags=TAGS)
+@get(paths("/audit"), **rpc("ListAuditEvents"), tags=TAGS)
 async def list_audit_events(request: AnyRequest) -> ListAuditEventsResponse:
     """The audit trail, newest first; filters: user, resource, name, action, outcome, since, until."""
     return await _list(request, None)
 
 
-@get(paths("/namespaces/{namespace:str}/audit"), operation_id="ListNamespaceAuditEvents", tags=TAGS)
+@get(paths("/namespaces/{namespace:str}/audit"), **rpc("ListNamespaceAuditEvents"), tags=TAGS)
 async def list_namespace_audit_events(request: AnyRequest, namespace: str) -> ListAuditEventsResponse:
     """The audit trail of one namespace."""
     return await _list(request, namespace)

@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import paths
+from service.api.paths import paths, rpc
 from service.schemas.base import decode
 from service.schemas.cluster import Cluster, ListClustersResponse
 
@@ -16,14 +16,14 @@ TAGS = ["ClusterService"]
 AnyRequest = Request[Any, Any, Any]
 
 
-@post(paths("/namespaces/{namespace:str}/clusters"), operation_id="CreateCluster", status_code=200, tags=TAGS)
+@post(paths("/namespaces/{namespace:str}/clusters"), **rpc("CreateCluster"), status_code=200, tags=TAGS)
 async def create_cluster(request: AnyRequest, namespace: str) -> Cluster:
     """Create a RayCluster from compute templates."""
     cluster = decode(await body(request), Cluster)
     return await managers(request).clusters.create(context(request), namespace, cluster)
 
 
-@get(paths("/namespaces/{namespace:str}/clusters/{name:str}"), operation_id="GetCluster", tags=TAGS)
+@get(paths("/namespaces/{namespace:str}/clusters/{name:str}"), **rpc("GetCluster"), tags=TAGS)
 async def get_cluster(request: AnyRequest, namespace: str, name: str) -> Cluster:
     """Get a cluster with its live status and events."""
     return await managers(request).clusters.get(namespace, name)
@@ -40,13 +40,13 @@ async def _list(request: AnyRequest, namespace: str | None, wrap: str) -> ListCl
     return ListClustersResponse(clusters=page.items, continue_=page.next_token)
 
 
-@get(paths("/namespaces/{namespace:str}/clusters"), operation_id="ListCluster", tags=TAGS)
+@get(paths("/namespaces/{namespace:str}/clusters"), **rpc("ListCluster"), tags=TAGS)
 async def list_clusters(request: AnyRequest, namespace: str) -> ListClustersResponse:
     """List the clusters of a namespace, a page at a time with ``limit`` and ``continue``."""
     return await _list(request, namespace, "List clusters failed.")
 
 
-@get(paths("/clusters"), operation_id="ListAllClusters", tags=TAGS)
+@get(paths("/clusters"), **rpc("ListAllClusters"), tags=TAGS)
 async def list_all_clusters(request: AnyRequest) -> ListClustersResponse:
     """List the clusters of every namespace."""
     return await _list(request, None, "List clusters from all namespaces failed.")
@@ -54,7 +54,7 @@ async def list_all_clusters(request: AnyRequest) -> ListClustersResponse:
 
 @delete(
     paths("/namespaces/{namespace:str}/clusters/{name:str}"),
-    operation_id="DeleteCluster",
+    **rpc("DeleteCluster"),
     status_code=200,
     tags=TAGS,
 )

@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted
-from service.api.paths import paths
+from service.api.paths import paths, rpc
 from service.schemas.base import decode
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
 
@@ -18,7 +18,7 @@ AnyRequest = Request[Any, Any, Any]
 
 @post(
     paths("/namespaces/{namespace:str}/compute_templates"),
-    operation_id="CreateComputeTemplate",
+    **rpc("CreateComputeTemplate"),
     status_code=200,
     tags=TAGS,
 )
@@ -30,7 +30,7 @@ async def create_compute_template(request: AnyRequest, namespace: str) -> Comput
 
 @get(
     paths("/namespaces/{namespace:str}/compute_templates/{name:str}"),
-    operation_id="GetComputeTemplate",
+    **rpc("GetComputeTemplate"),
     tags=TAGS,
 )
 async def get_compute_template(request: AnyRequest, namespace: str, name: str) -> ComputeTemplate:
@@ -38,14 +38,14 @@ async def get_compute_template(request: AnyRequest, namespace: str, name: str) -
     return await managers(request).templates.get(namespace, name)
 
 
-@get(paths("/namespaces/{namespace:str}/compute_templates"), operation_id="ListComputeTemplates", tags=TAGS)
+@get(paths("/namespaces/{namespace:str}/compute_templates"), **rpc("ListComputeTemplates"), tags=TAGS)
 async def list_compute_templates(request: AnyRequest, namespace: str) -> ListComputeTemplatesResponse:
     """List the compute templates of a namespace (with ``includeDeleted=true``, also deleted ones)."""
     items = await managers(request).templates.list(namespace, include_deleted(request))
     return ListComputeTemplatesResponse(compute_templates=items)
 
 
-@get(paths("/compute_templates"), operation_id="ListAllComputeTemplates", tags=TAGS)
+@get(paths("/compute_templates"), **rpc("ListAllComputeTemplates"), tags=TAGS)
 async def list_all_compute_templates(request: AnyRequest) -> ListComputeTemplatesResponse:
     """List the compute templates of every namespace."""
     items = await managers(request).templates.list(None, include_deleted(request))
@@ -54,7 +54,7 @@ async def list_all_compute_templates(request: AnyRequest) -> ListComputeTemplate
 
 @delete(
     paths("/namespaces/{namespace:str}/compute_templates/{name:str}"),
-    operation_id="DeleteComputeTemplate",
+    **rpc("DeleteComputeTemplate"),
     status_code=200,
     tags=TAGS,
 )

@@ -46,6 +46,8 @@ def on_validation(request: AnyRequest, exc: ValidationException) -> Response[dic
 
 
 def on_http_exception(request: AnyRequest, exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code >= 500:
+        return on_unexpected(request, exc)
     code = {
         400: Code.INVALID_ARGUMENT,
         401: Code.UNAUTHENTICATED,

@@ -65,7 +65,7 @@ class Gateway:
                 await self.app(scope, receive, send_wrapper)
         finally:
             handler = scope.get("route_handler")
-            operation = str(getattr(handler, "operation_id", "") or "") or "unmatched"
+            operation = str((getattr(handler, "opt", None) or {}).get("rpc") or "unmatched")
             elapsed = time.perf_counter() - started
             if scope["path"] != "/metrics":
                 REQUESTS.labels(operation=operation, protocol="http", code=str(status)).inc()

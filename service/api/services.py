@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post, put
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import paths
+from service.api.paths import paths, rpc
 from service.schemas.base import decode
 from service.schemas.service import ListRayServicesResponse, RayService
 
@@ -16,21 +16,21 @@ TAGS = ["RayServeService"]
 AnyRequest = Request[Any, Any, Any]
 
 
-@post(paths("/namespaces/{namespace:str}/services"), operation_id="CreateRayService", status_code=200, tags=TAGS)
+@post(paths("/namespaces/{namespace:str}/services"), **rpc("CreateRayService"), status_code=200, tags=TAGS)
 async def create_service(request: AnyRequest, namespace: str) -> RayService:
     """Create a RayService from a serve configuration and a cluster spec."""
     service = decode(await body(request), RayService)
     return await managers(request).services.create(context(request), namespace, service)
 
 
-@put(paths("/namespaces/{namespace:str}/services/{name:str}"), operation_id="UpdateRayService", tags=TAGS)
+@put(paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("UpdateRayService"), tags=TAGS)
 async def update_service(request: AnyRequest, namespace: str, name: str) -> RayService:
     """Replace a RayService's spec; a concurrent change makes it fail with 409 (code 10, ABORTED)."""
     service = decode(await body(request), RayService)
     return await managers(request).services.update(context(request), namespace, name, service)
 
 
-@get(paths("/namespaces/{namespace:str}/services/{name:str}"), operation_id="GetRayService", tags=TAGS)
+@get(paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("GetRayService"), tags=TAGS)
 async def get_service(request: AnyRequest, namespace: str, name: str) -> RayService:
     """Get a service with its live status, events and active cluster."""
     return await managers(request).services.get(namespace, name)
@@ -47,20 +47,20 @@ async def _list(request: AnyRequest, namespace: str | None, wrap: str) -> ListRa
     return ListRayServicesResponse(services=page.items, next_page_token=page.next_token)
 
 
-@get(paths("/namespaces/{namespace:str}/services"), operation_id="ListRayServices", tags=TAGS)
+@get(paths("/namespaces/{namespace:str}/services"), **rpc("ListRayServices"), tags=TAGS)
 async def list_services(request: AnyRequest, namespace: str) -> ListRayServicesResponse:
     """List the services of a namespace, a page at a time with ``pageSize`` and ``pageToken``."""
     return await _list(request, namespace, "failed to list rayservice.")
 
 
-@get(paths("/services"), operation_id="ListAllRayServices", tags=TAGS)
+@get(paths("/services"), **rpc("ListAllRayServices"), tags=TAGS)
 async def list_all_services(request: AnyRequest) -> ListRayServicesResponse:
     """List the services of every namespace."""
     return await _list(request, None, "list all services failed.")
 
 
 @delete(
-    paths("/namespaces/{namespace:str}/services/{name:str}"), operation_id="DeleteRayService", status_code=200, tags=TAGS
+    paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("DeleteRayService"), status_code=200, tags=TAGS
 )
 async def delete_service(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
     """Delete a service."""

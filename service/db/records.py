@@ -92,10 +92,11 @@ class Records:
         """Record a successful change and update the resource's history row, in one transaction."""
         now = time or utcnow()
         async with self._transaction("record_success") as session:
-            session.add(
-                _event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id)
-            )
+            session.add(_event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id))
             row = await _live_row(session, resource, namespace, name)
+            if action is Action.DELETE and row is None and uid:
+                # The watcher may have seen the deletion first and closed the row already.
+                row = await _row_by_uid(session, resource, uid)
             if action is Action.CREATE or row is None:
                 if row is not None:  # a stale live row (deleted outside the API): close it first
                     row.deleted_at = now
@@ -114,8 +115,8 @@ class Records:
                 row.updated_at = now
                 row.uid = uid or row.uid
             if action is Action.DELETE:
-                row.deleted_at = now
-                row.status = status
+                row.deleted_at = row.deleted_at or now
+                row.status = status or row.status
                 if spec is not None:
                     row.spec = spec
         return row
@@ -182,14 +183,33 @@ class Records:
     async def mark_gone(
         self, resource: Resource, namespace: str, name: str, status: dict[str, Any] | None, uid: str = ""
     ) -> bool:
-        """Close the live row of a resource that disappeared from the cluster without an API call."""
+        """Close the live row of a resource that disappeared without an API call, and audit that.
+
+        Returns False when there was nothing to close (unknown, already closed, or a newer object of that name).
+        """
         async with self._transaction("mark_gone") as session:
-            row = await _live_row(session, resource, namespace, name)
+            row = await _live_row(session, resource, namespace, name, for_update=True)
             if row is None or (uid and row.uid and row.uid != uid):
                 return False
-            row.deleted_at = utcnow()
+            now = utcnow()
+            row.deleted_at = now
             if status is not None:
                 row.status = status
+            session.add(
+                _event(
+                    now,
+                    Action.DELETE,
+                    resource,
+                    namespace,
+                    name,
+                    "",
+                    None,
+                    Outcome.SUCCESS,
+                    0,
+                    "deleted outside the API (noticed by the service)",
+                    "",
+                )
+            )
             return True
 
     async def prune(self, before: dt.datetime) -> int:
@@ -221,7 +241,7 @@ class Records:
 
 
 async def _live_row(
-    session: AsyncSession, resource: Resource, namespace: str, name: str
+    session: AsyncSession, resource: Resource, namespace: str, name: str, for_update: bool = False
 ) -> ResourceRow | None:
     query = (
         select(ResourceRow)
@@ -231,6 +251,19 @@ async def _live_row(
             ResourceRow.name == name,
             ResourceRow.deleted_at.is_(None),
         )
+        .order_by(ResourceRow.id.desc())
+        .limit(1)
+    )
+    if for_update:
+        # Replicas watching the same deletion must not both close the row and audit it twice.
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def _row_by_uid(session: AsyncSession, resource: Resource, uid: str) -> ResourceRow | None:
+    query = (
+        select(ResourceRow)
+        .where(ResourceRow.resource == resource, ResourceRow.uid == uid)
         .order_by(ResourceRow.id.desc())
         .limit(1)
     )

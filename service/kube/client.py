@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client, config, watch
 
 from service.kube import labels
 from service.kube.errors import KubeError, KubeUnavailableError
@@ -201,6 +201,20 @@ class KubeClient:
             plural,
             **options,
         )
+
+    async def watch_ray(self, plural: str, timeout_seconds: int = 300) -> AsyncIterator[tuple[str, Obj]]:
+        """(event type, object) pairs for every change of ``plural`` in all namespaces, until the server ends it."""
+        async with watch.Watch() as stream:
+            async for event in stream.stream(
+                self._custom.list_cluster_custom_object,
+                labels.GROUP,
+                labels.VERSION,
+                plural,
+                timeout_seconds=timeout_seconds,
+            ):
+                obj = event.get("raw_object") or event.get("object")
+                if isinstance(obj, dict):
+                    yield str(event.get("type", "")), obj
 
     # -- Events ------------------------------------------------------------------------------------------------
 

@@ -31,6 +31,22 @@ class ApiStruct(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True
     __proto_names__: typing.ClassVar[dict[str, str]] = {}
 
 
+def reset_zero_floats(message: msgspec.Struct) -> None:
+    """Make float fields equal to 0 the default object itself.
+
+    msgspec's ``omit_defaults`` recognises a float default by identity, so a decoded ``0`` would otherwise be
+    printed as ``0.0`` where protojson omits it. Call it from ``__post_init__`` of structs with float fields.
+    """
+    names = message.__struct_fields__
+    defaults = message.__struct_defaults__
+    offset = len(names) - len(defaults)
+    for index, default in enumerate(defaults):
+        name = names[offset + index]
+        value = getattr(message, name)
+        if isinstance(value, float) and value == 0 and isinstance(default, float):
+            setattr(message, name, default)
+
+
 class DecodeError(InvalidInputError):
     """The body or a parameter does not fit the message type."""
 

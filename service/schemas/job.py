@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from service.schemas.base import ApiStruct
+from service.schemas.base import ApiStruct, reset_zero_floats
 from service.schemas.common import ClusterSpec, Int32
 
 
@@ -48,6 +48,9 @@ class RayJob(ApiStruct):
         "entrypoint_resources": "entrypointResources",
         "active_deadline_seconds": "activeDeadlineSeconds",
     }
+
+    def __post_init__(self) -> None:
+        reset_zero_floats(self)
 
 
 class ListRayJobsResponse(ApiStruct):

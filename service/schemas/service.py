@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from service.schemas.base import ApiStruct
+from service.schemas.base import ApiStruct, reset_zero_floats
 from service.schemas.common import ClusterSpec, Event, Int32
 
 
@@ -44,6 +44,9 @@ class ActorOptions(ApiStruct):
     accelerator_type: str = ""
 
     __proto_names__ = {"accelerator_type": "acccelerator_type"}
+
+    def __post_init__(self) -> None:
+        reset_zero_floats(self)
 
 
 class ServeConfig(ApiStruct):

@@ -345,3 +345,29 @@ async def test_missing_and_empty_names(api: httpx.AsyncClient, namespace: str) -
     for method in ("GET", "DELETE"):
         assert (await api.request(method, f"{base}/")).status_code == 400
         assert (await api.request(method, "/apis/v1/namespaces//clusters/x")).status_code == 404
+
+
+async def test_deletion_outside_the_api_is_recorded(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+    import asyncio
+
+    await make_template(api, namespace)
+    assert (await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))).status_code == 200
+    await custom(kube).patch_namespaced_custom_object_status(
+        "ray.io", "v1", namespace, "rayclusters", "test-cluster", {"status": {"state": "ready"}},
+        _content_type="application/merge-patch+json",
+    )
+    await custom(kube).delete_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", "test-cluster")
+    events: list[dict[str, Any]] = []
+    for _ in range(100):  # the watcher notices within moments; no list call is made meanwhile
+        audit = await api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"name": "test-cluster", "action": "DELETE"})
+        events = audit.json()["events"]
+        if events:
+            break
+        await asyncio.sleep(0.1)
+    assert [(e.get("user", ""), e["outcome"], e["message"]) for e in events] == [
+        ("", "SUCCESS", "deleted outside the API (noticed by the service)")
+    ]
+    history = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"})).json()
+    (deleted,) = history["clusters"]
+    assert deleted["name"] == "test-cluster" and deleted["deletedAt"] and deleted["clusterState"] == "ready"
+    assert deleted["user"] == "3cpo"

@@ -8,15 +8,20 @@ deletion; they use fresh namespaces instead and drop everything when the server 
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
+import ctypes
 import os
 import pathlib
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +93,12 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: on Linux, get SIGTERM when the test runner dies, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _tail(path: pathlib.Path, lines: int = 40) -> str:
@@ -343,6 +354,8 @@ class RealKubeApiServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
         started = time.monotonic()
+        # A forgotten stop() must not leave etcd and kube-apiserver running after the interpreter exits.
+        atexit.register(self.stop)
         try:
             _write_pki(self.workdir / "pki")
             self._write_token_file()
@@ -357,6 +370,7 @@ class RealKubeApiServer:
             logs = "\n".join(
                 f"--- tail of {name} ---\n{_tail(self.workdir / name)}"
                 for name in ("etcd.log", "apiserver.log")
+                if (self.workdir / name).exists()
             )
             self.stop()
             if isinstance(exc, Exception):
@@ -376,6 +390,7 @@ class RealKubeApiServer:
                 proc.kill()
                 proc.wait(timeout=15)
         self._apiserver = self._etcd = None
+        atexit.unregister(self.stop)
         if self._etcd_data is not None:
             shutil.rmtree(self._etcd_data, ignore_errors=True)
             self._etcd_data = None
@@ -491,21 +506,30 @@ class RealKubeApiServer:
     def _install_crds(self, crds: list[pathlib.Path], deadline: float) -> None:
         files = [arg for crd in crds for arg in ("-f", str(crd))]
         # `create`, not client-side `apply`: the CRDs exceed the 256 KiB last-applied annotation limit.
-        result = self.kubectl("create", *files, timeout=max(1.0, deadline - time.monotonic()))
+        result = self.kubectl("create", "-o", "name", *files, timeout=max(1.0, deadline - time.monotonic()))
         if result.returncode != 0:
             raise RuntimeError(f"kubectl create of the CRDs failed: {result.stderr.strip()}")
+        # Wait by the created names rather than -f: kubectl need not parse megabytes of YAML twice.
+        names = result.stdout.split()
         remaining = max(1, int(deadline - time.monotonic()))
         result = self.kubectl(
-            "wait", "--for=condition=Established", f"--timeout={remaining}s", *files, timeout=remaining + 10
+            "wait", "--for=condition=Established", f"--timeout={remaining}s", *names, timeout=remaining + 10
         )
         if result.returncode != 0:
             raise RuntimeError(f"CRDs not Established: {result.stderr.strip()}")
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        # Only from the main thread: the parent-death signal fires when the spawning *thread* exits.
+        preexec = _die_with_parent if threading.current_thread() is threading.main_thread() else None
         with open(self.workdir / log_name, "wb") as log:
             # Own session: a Ctrl-C in the test runner reaches us first, and stop() ends the process cleanly.
             return subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=preexec,
             )
 
     def _get(self, url: str, token: str | None) -> bytes:

@@ -36,6 +36,12 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
             process.wait()
 
 
+# Running dev clusters by kubeconfig, so a test can stop one behind the service's back.
+DEV_CLUSTERS: dict[Path, subprocess.Popen[bytes]] = {}
+# Running PostgreSQL servers by admin URL, with what stops them.
+_POSTGRES_STOP: dict[str, list[str]] = {}
+
+
 @contextlib.contextmanager
 def dev_cluster(workdir: Path) -> Iterator[Path]:
     """A dev cluster in its own process; yields its kubeconfig."""
@@ -52,8 +58,10 @@ def dev_cluster(workdir: Path) -> Iterator[Path]:
         line = process.stdout.readline().decode()
         if "DEV CLUSTER READY" not in line:
             raise RuntimeError(f"dev cluster did not start: {line!r}; see {workdir / 'dev-cluster.log'}")
+        DEV_CLUSTERS[kubeconfig] = process
         yield kubeconfig
     finally:
+        DEV_CLUSTERS.pop(kubeconfig, None)
         stop(process)
         log.close()
 
@@ -106,14 +114,22 @@ def postgres() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
+    _POSTGRES_STOP[url] = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
+        yield url
     finally:
+        _POSTGRES_STOP.pop(url, None)
         subprocess.run(
             [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
             capture_output=True,
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop_postgres(admin_url: str) -> None:
+    """Stop a server started by ``postgres()`` early (to test what happens when the database goes away)."""
+    subprocess.run(_POSTGRES_STOP[admin_url], capture_output=True, check=True)
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -150,9 +166,14 @@ class Service:
 
 @contextlib.contextmanager
 def service(
-    workdir: Path, database_url: str, kubeconfig: Path, grpc: bool = True, *extra: str
+    workdir: Path,
+    database_url: str,
+    kubeconfig: Path,
+    grpc: bool = True,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    """The service on a free loopback port, waited for until /readyz answers 200."""
+    """The service on a free loopback port, waited for until /readyz answers 200; ``env`` adds variables."""
     port = free_port()
     grpc_port = free_port() if grpc else 0
     log_path = workdir / f"service-{port}.log"
@@ -161,6 +182,7 @@ def service(
         **os.environ,
         "KUBERAY_APISERVER_DATABASE_URL": database_url,
         "KUBERAY_APISERVER_LOG_FORMAT": "json",
+        **(env or {}),
     }
     process = subprocess.Popen(
         [

@@ -1,0 +1,153 @@
+"""The gRPC server: the four V1 services, server reflection, the standard health service, and one interceptor
+for request ids, metrics and the access log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service.metrics import LATENCY, REQUESTS
+from service.rpc.proto_gen import (
+    cluster_pb2,
+    cluster_pb2_grpc,
+    config_pb2,
+    config_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    serve_pb2,
+    serve_pb2_grpc,
+)
+from service.rpc.servicers import (
+    ClusterServicer,
+    ComputeTemplateServicer,
+    RayJobServicer,
+    RayServeServicer,
+    current_request_id,
+)
+
+if TYPE_CHECKING:
+    from service.api.deps import Managers
+
+log = logging.getLogger("kuberay_apiserver.access")
+
+# Same order as upstream registers them.
+SERVICE_NAMES = (
+    cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+    config_pb2.DESCRIPTOR.services_by_name["ComputeTemplateService"].full_name,
+    job_pb2.DESCRIPTOR.services_by_name["RayJobService"].full_name,
+    serve_pb2.DESCRIPTOR.services_by_name["RayServeService"].full_name,
+)
+_API_PREFIX = "/proto."  # methods of the services above; health and reflection calls are not API requests
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+class ApiInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every unary API call: request id, deadline, Prometheus metrics and one access-log line.
+
+    The wrapping happens around the handler itself (not around ``continuation``) so that the request id context
+    variable is set in the task that runs the servicer.
+    """
+
+    def __init__(self, request_timeout: float) -> None:
+        self.request_timeout = request_timeout
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or handler.unary_unary is None or not method.startswith(_API_PREFIX):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        return grpc.unary_unary_rpc_method_handler(
+            self._wrap(handler.unary_unary, method, metadata.get("x-request-id")),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap(self, behavior: Behavior, method: str, given_id: Any) -> Behavior:
+        operation = method.rsplit("/", 1)[-1]  # the upstream RPC name, as the HTTP metrics use it
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            request_id = given_id[:64] if isinstance(given_id, str) and given_id else uuid.uuid4().hex
+            token = current_request_id.set(request_id)
+            structlog.contextvars.bind_contextvars(request_id=request_id)
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                await context.send_initial_metadata((("x-request-id", request_id),))
+                try:
+                    async with asyncio.timeout(self.request_timeout):
+                        return await behavior(request, context)
+                except TimeoutError:
+                    code = grpc.StatusCode.DEADLINE_EXCEEDED
+                    await context.abort(code, f"request did not finish within {self.request_timeout:g}s")
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away or its deadline passed
+                raise
+            except BaseException:
+                # context.abort raises after recording the status; anything else is the server's own failure.
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+                REQUESTS.labels(operation=operation, protocol="grpc", code=code_name).inc()
+                LATENCY.labels(operation=operation, protocol="grpc").observe(elapsed)
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "protocol": "grpc",
+                        "code": code_name,
+                        "operation": operation,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+                structlog.contextvars.unbind_contextvars("request_id")
+                current_request_id.reset(token)
+
+        return wrapped
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+async def start_grpc_server(
+    managers: Managers, host: str, port: int, request_timeout: float = 60.0
+) -> grpc.aio.Server:
+    """Start serving the V1 API over gRPC (plain text) on ``host:port``; the caller stops the server."""
+    server = grpc.aio.server(interceptors=[ApiInterceptor(request_timeout)])
+    cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)
+    config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)
+    job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)
+    serve_pb2_grpc.add_RayServeServiceServicer_to_server(RayServeServicer(managers), server)
+
+    # The process serves whenever it is up; readiness of its dependencies is HTTP /readyz's job.
+    health_servicer = health.aio.HealthServicer()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = _address(host, port)
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"cannot listen for gRPC on {address}")
+    await server.start()
+    log.info("gRPC listening on %s", address, extra={"services": list(SERVICE_NAMES)})
+    return server

@@ -1,0 +1,1 @@
+"""Database tests: the Alembic migrations against real SQLite and PostgreSQL databases."""

@@ -1,0 +1,47 @@
+"""Health and readiness, including what happens when a dependency stops answering."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import processes
+
+
+def test_readyz_turns_503_when_kubernetes_goes_away(tmp_path: Path) -> None:
+    with processes.dev_cluster(tmp_path) as kubeconfig:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ready.db'}"
+        with processes.service(tmp_path, url, kubeconfig, grpc=False) as service:
+            assert httpx.get(f"{service.url}/readyz").json()["checks"] == {"database": "ok", "kubernetes": "ok"}
+            dev = _dev_cluster_process(kubeconfig)
+            dev.terminate()
+            dev.wait(10)
+            response = httpx.get(f"{service.url}/readyz", timeout=30)
+            assert response.status_code == 503
+            assert response.json()["checks"]["database"] == "ok"
+            assert response.json()["checks"]["kubernetes"].startswith("unavailable")
+            assert httpx.get(f"{service.url}/healthz").status_code == 200
+            # A request that needs Kubernetes fails fast and cleanly, not with a hang or a 500.
+            listed = httpx.get(f"{service.url}/apis/v1/clusters", timeout=30)
+            assert listed.status_code == 503 and listed.json()["code"] == 14
+
+
+@pytest.mark.postgres
+def test_readyz_turns_503_when_the_database_goes_away(tmp_path: Path, dev_kubeconfig: Path) -> None:
+    with processes.postgres() as admin_url:
+        url = processes.create_database(admin_url, "ready")
+        with processes.service(tmp_path, url, dev_kubeconfig, grpc=False) as service:
+            assert httpx.get(f"{service.url}/readyz").status_code == 200
+            processes.stop_postgres(admin_url)
+            response = httpx.get(f"{service.url}/readyz", timeout=30)
+            assert response.status_code == 503
+            assert response.json()["checks"]["database"].startswith("unavailable")
+            assert response.json()["checks"]["kubernetes"] == "ok"
+
+
+def _dev_cluster_process(kubeconfig: Path) -> subprocess.Popen[bytes]:
+    process = processes.DEV_CLUSTERS[kubeconfig]
+    return process
