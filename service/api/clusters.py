@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import paths, rpc
+from service.api.paths import body_of, paths, rpc
 from service.schemas.base import decode
 from service.schemas.cluster import Cluster, ListClustersResponse
 
@@ -16,7 +16,13 @@ TAGS = ["ClusterService"]
 AnyRequest = Request[Any, Any, Any]
 
 
-@post(paths("/namespaces/{namespace:str}/clusters"), **rpc("CreateCluster"), status_code=200, tags=TAGS)
+@post(
+    paths("/namespaces/{namespace:str}/clusters"),
+    **rpc("CreateCluster"),
+    operation_class=body_of("Cluster"),
+    status_code=200,
+    tags=TAGS,
+)
 async def create_cluster(request: AnyRequest, namespace: str) -> Cluster:
     """Create a RayCluster from compute templates."""
     cluster = decode(await body(request), Cluster)

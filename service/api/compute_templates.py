@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted
-from service.api.paths import paths, rpc
+from service.api.paths import body_of, paths, rpc
 from service.schemas.base import decode
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
 
@@ -19,6 +19,7 @@ AnyRequest = Request[Any, Any, Any]
 @post(
     paths("/namespaces/{namespace:str}/compute_templates"),
     **rpc("CreateComputeTemplate"),
+    operation_class=body_of("ComputeTemplate"),
     status_code=200,
     tags=TAGS,
 )

@@ -7,6 +7,7 @@ metrics and the access log by upstream operation name, and the path shapes upstr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -62,7 +63,14 @@ class Gateway:
             if shortcut is not None:
                 await _send_json(send_wrapper, *shortcut)
             else:
-                await self.app(scope, receive, send_wrapper)
+                try:
+                    async with asyncio.timeout(self.request_timeout):
+                        await self.app(scope, receive, send_wrapper)
+                except TimeoutError:
+                    # Every dependency call has its own, shorter bound; this is the last line of defence.
+                    if status == 0:
+                        message = f"the request did not finish within {self.request_timeout}s"
+                        await _send_json(send_wrapper, 504, {"code": int(Code.DEADLINE_EXCEEDED), "message": message})
         finally:
             handler = scope.get("route_handler")
             operation = str((getattr(handler, "opt", None) or {}).get("rpc") or "unmatched")

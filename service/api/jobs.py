@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import paths, rpc
+from service.api.paths import body_of, paths, rpc
 from service.schemas.base import decode
 from service.schemas.job import ListRayJobsResponse, RayJob
 
@@ -16,7 +16,13 @@ TAGS = ["RayJobService"]
 AnyRequest = Request[Any, Any, Any]
 
 
-@post(paths("/namespaces/{namespace:str}/jobs"), **rpc("CreateRayJob"), status_code=200, tags=TAGS)
+@post(
+    paths("/namespaces/{namespace:str}/jobs"),
+    **rpc("CreateRayJob"),
+    operation_class=body_of("RayJob"),
+    status_code=200,
+    tags=TAGS,
+)
 async def create_job(request: AnyRequest, namespace: str) -> RayJob:
     """Create a RayJob, on its own cluster (clusterSpec) or an existing one (clusterSelector)."""
     job = decode(await body(request), RayJob)
@@ -52,7 +58,9 @@ async def list_all_jobs(request: AnyRequest) -> ListRayJobsResponse:
     return await _list(request, None, "List jobs failed.")
 
 
-@delete(paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("DeleteRayJob"), status_code=200, tags=TAGS)
+@delete(
+    paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("DeleteRayJob"), status_code=200, tags=TAGS
+)
 async def delete_job(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
     """Delete a job."""
     await managers(request).jobs.delete(context(request), namespace, name)

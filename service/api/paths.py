@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 
 PREFIXES = ("/apis/v1", "/apis/v1alpha2")
 
@@ -22,3 +25,26 @@ def rpc(name: str) -> dict[str, Any]:
         return f"{name}V1alpha2" if "v1alpha2" in components else name
 
     return {"operation_id": operation_id, "opt": {"rpc": name}}
+
+
+def body_of(schema_name: str) -> type[Operation]:
+    """An OpenAPI operation class documenting a JSON request body of the named component.
+
+    Handlers read the raw body themselves (to accept both field casings, as upstream does), so Litestar cannot
+    infer the body; the component exists because the same message is a response type.
+    """
+
+    @dataclasses.dataclass
+    class BodyOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={
+                    "application/json": OpenAPIMediaType(
+                        schema=Reference(f"#/components/schemas/{schema_name}")
+                    )
+                },
+                required=True,
+                description=f"A {schema_name}; camelCase or snake_case field names, enum names or numbers.",
+            )
+
+    return BodyOperation

@@ -8,7 +8,7 @@ from litestar import Request, delete, get, post, put
 
 from service.api.deps import body, context, managers
 from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import paths, rpc
+from service.api.paths import body_of, paths, rpc
 from service.schemas.base import decode
 from service.schemas.service import ListRayServicesResponse, RayService
 
@@ -16,14 +16,25 @@ TAGS = ["RayServeService"]
 AnyRequest = Request[Any, Any, Any]
 
 
-@post(paths("/namespaces/{namespace:str}/services"), **rpc("CreateRayService"), status_code=200, tags=TAGS)
+@post(
+    paths("/namespaces/{namespace:str}/services"),
+    **rpc("CreateRayService"),
+    operation_class=body_of("RayService"),
+    status_code=200,
+    tags=TAGS,
+)
 async def create_service(request: AnyRequest, namespace: str) -> RayService:
     """Create a RayService from a serve configuration and a cluster spec."""
     service = decode(await body(request), RayService)
     return await managers(request).services.create(context(request), namespace, service)
 
 
-@put(paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("UpdateRayService"), tags=TAGS)
+@put(
+    paths("/namespaces/{namespace:str}/services/{name:str}"),
+    **rpc("UpdateRayService"),
+    operation_class=body_of("RayService"),
+    tags=TAGS,
+)
 async def update_service(request: AnyRequest, namespace: str, name: str) -> RayService:
     """Replace a RayService's spec; a concurrent change makes it fail with 409 (code 10, ABORTED)."""
     service = decode(await body(request), RayService)
@@ -60,7 +71,10 @@ async def list_all_services(request: AnyRequest) -> ListRayServicesResponse:
 
 
 @delete(
-    paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("DeleteRayService"), status_code=200, tags=TAGS
+    paths("/namespaces/{namespace:str}/services/{name:str}"),
+    **rpc("DeleteRayService"),
+    status_code=200,
+    tags=TAGS,
 )
 async def delete_service(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
     """Delete a service."""

@@ -181,7 +181,13 @@ class Records:
             return (await session.scalars(query)).all()
 
     async def mark_gone(
-        self, resource: Resource, namespace: str, name: str, status: dict[str, Any] | None, uid: str = ""
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        status: dict[str, Any] | None,
+        uid: str = "",
+        created_before: dt.datetime | None = None,
     ) -> bool:
         """Close the live row of a resource that disappeared without an API call, and audit that.
 
@@ -191,6 +197,8 @@ class Records:
             row = await _live_row(session, resource, namespace, name, for_update=True)
             if row is None or (uid and row.uid and row.uid != uid):
                 return False
+            if created_before is not None and as_utc(row.created_at) >= created_before:
+                return False  # too young to judge: its object may have been created after the caller looked
             now = utcnow()
             row.deleted_at = now
             if status is not None:

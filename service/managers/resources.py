@@ -153,10 +153,11 @@ class RayResourceManager(Generic[T]):
         """The CR, or a 404 worded as upstream words it."""
         if not name:
             raise _name_empty(self.texts.name_empty)
+        looked = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
         try:
             return await self.kube.get_ray(self.plural, namespace, name)
         except KubeNotFoundError as exc:
-            await self.records.mark_gone(self.resource, namespace, name, None)
+            await self.records.mark_gone(self.resource, namespace, name, None, created_before=looked)
             raise not_found(f"{self.texts.kind} {name} not found", wrap, exc.message) from None
         except KubeError as exc:
             raise api_error(exc, wrap) from None
@@ -192,6 +193,7 @@ class RayResourceManager(Generic[T]):
         next_token = ""
         after_id = _history_position(token)
         if after_id is None:
+            started = dt.datetime.now(dt.UTC)
             try:
                 result = await self.kube.list_ray(self.plural, namespace, limit=limit, continue_token=token)
             except KubeError as exc:
@@ -200,7 +202,7 @@ class RayResourceManager(Generic[T]):
             items = await self.merge(crs)
             next_token = (result.get("metadata") or {}).get("continue") or ""
             if not token and not next_token:
-                await self._close_vanished(namespace, crs)
+                await self._close_vanished(namespace, crs, started)
             if next_token or not include_deleted:
                 return Page(items=items, next_token=next_token)
             after_id = 0
@@ -216,14 +218,19 @@ class RayResourceManager(Generic[T]):
         items.extend(self.from_history(row) for row in rows)
         return Page(items=items, next_token=next_token)
 
-    async def _close_vanished(self, namespace: str | None, crs: Sequence[Obj]) -> None:
-        """Records of CRs that a complete list no longer shows were deleted outside the API: close them."""
+    async def _close_vanished(self, namespace: str | None, crs: Sequence[Obj], started: dt.datetime) -> None:
+        """Records of CRs that a complete list no longer shows were deleted outside the API: close them.
+
+        Rows younger than the list call (plus a margin) are left alone: their CR may have been created after
+        Kubernetes answered.
+        """
         present = {(cr["metadata"].get("namespace", ""), cr["metadata"].get("name", "")) for cr in crs}
+        settled = started - dt.timedelta(seconds=5)
         try:
             rows = await self.records.live(self.resource, namespace)
             for key, row in rows.items():
                 if key not in present:
-                    await self.records.mark_gone(self.resource, row.namespace, row.name, None)
+                    await self.records.mark_gone(self.resource, row.namespace, row.name, None, row.uid, settled)
         except ApiError:
             log.warning("could not reconcile the history of %s", self.plural)
 

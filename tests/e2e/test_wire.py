@@ -121,6 +121,9 @@ async def test_openapi_swagger_metrics_and_request_ids(api: httpx.AsyncClient) -
     operations = {op["operationId"] for methods in schema["paths"].values() for op in methods.values()}
     assert {"CreateCluster", "GetCluster", "ListCluster", "ListAllClusters", "DeleteCluster", "CreateComputeTemplate",
             "CreateRayJob", "UpdateRayService", "ListRayServices", "ListAuditEvents"} <= operations
+    create = schema["paths"]["/apis/v1/namespaces/{namespace}/clusters"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Cluster"}
+    assert "Cluster" in schema["components"]["schemas"]
     swagger = await api.get("/swagger-ui/", follow_redirects=True)
     assert swagger.status_code == 200 and "/schema/static/swagger-ui-bundle.js" in swagger.text
     assert (await api.get("/schema/static/swagger-ui-bundle.js")).status_code == 200

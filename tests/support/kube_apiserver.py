@@ -33,6 +33,7 @@ import yaml
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-kube-apiserver.sh"
 ADMIN_USER = "admin"
+ETCD_DIR_PREFIX = "kuberay-test-etcd-"  # + "<pid of the test process>-<random>"
 
 # Environment overrides, e.g. to try another build without touching the cache.
 ENV_KUBE_APISERVER = "KUBERAY_TEST_KUBE_APISERVER"
@@ -93,6 +94,14 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _remove_stale_etcd_dirs(base: pathlib.Path) -> None:
+    """Deletes etcd data dirs left by test runs that were killed (they would fill the RAM-backed /dev/shm)."""
+    for path in base.glob(f"{ETCD_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(ETCD_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not pathlib.Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _die_with_parent() -> None:
@@ -352,6 +361,9 @@ class RealKubeApiServer:
             raise RuntimeError(f"no CRD yaml files in {self.crd_dir}")
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # After a stop(), a restart gets new ports and a new CA: kubeconfigs from the last run are stale.
+        for stale in self.workdir.glob("kubeconfig-*.yaml"):
+            stale.unlink()
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         # A forgotten stop() must not leave etcd and kube-apiserver running after the interpreter exits.
@@ -443,7 +455,8 @@ class RealKubeApiServer:
         # tmpfs makes etcd's fsyncs free (etcd 3.4 has no --unsafe-no-fsync); the data is throwaway anyway.
         shm = pathlib.Path("/dev/shm")
         base = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
-        self._etcd_data = pathlib.Path(tempfile.mkdtemp(prefix="kuberay-test-etcd-", dir=base))
+        _remove_stale_etcd_dirs(base)
+        self._etcd_data = pathlib.Path(tempfile.mkdtemp(prefix=f"{ETCD_DIR_PREFIX}{os.getpid()}-", dir=base))
         client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
         args = [
             str(etcd_bin),
