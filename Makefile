@@ -29,6 +29,12 @@ chart-test: $(STAMP) ## Lint and render the Helm chart, lint the Dockerfile (bui
 	bash hack/install-helm.sh >/dev/null
 	$(PY) -m pytest tests/chart -q
 
+kube-apiserver: ## Build kube-apiserver and kubectl from Go modules (cached) and make sure etcd is installed
+	bash hack/build-kube-apiserver.sh
+
+test-kube: $(STAMP) kube-apiserver ## Tests against a real kube-apiserver + etcd on loopback only
+	$(PY) -m pytest --kube real tests/kubeapi tests/e2e $(PYTEST_ARGS)
+
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check service tests migrations
 	$(VENV)/bin/ruff format --check service tests migrations
@@ -38,4 +44,4 @@ format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format service tests migrations
 	$(VENV)/bin/ruff check --fix service tests migrations
 
-.PHONY: help install run test chart-test lint format
+.PHONY: help install run test chart-test kube-apiserver test-kube lint format

@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, kw_only=True):
     """Days to keep audit rows and deleted-resource history; 0 keeps them forever."""
     retention_interval: float = 3600.0
     """Seconds between two background pruning runs (when retention is on)."""
+    user_header: str = ""
+    """Header (HTTP) and metadata key (gRPC) naming the user an authenticating proxy in front of the service has
+    verified, e.g. ``x-remote-user``. It then wins over the body's ``user`` in the audit trail. Empty (default):
+    such headers are ignored, since any client could set them."""
     watch: bool = True
     """Watch Ray resources so deletions made outside the API are recorded."""
 

@@ -1,13 +1,14 @@
 """Notice Ray resources deleted outside the API (kubectl, the operator, TTLs) and close their history rows.
 
 Deletions through the API are recorded by the managers; this covers the rest, so history and lists stay true.
-Every replica may run it: closing a row is idempotent.
+Every replica may run it: closing a row is idempotent and audited once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from service.db.records import Records, Resource
 from service.errors import ApiError
@@ -18,35 +19,52 @@ log = logging.getLogger("kuberay_apiserver.watcher")
 
 WATCHED = (("rayclusters", Resource.CLUSTERS), ("rayjobs", Resource.JOBS), ("rayservices", Resource.SERVICES))
 
+# A deletion made through the API reaches the watch before the API call has written its own record; waiting a
+# moment lets that record close the row first, so the deletion is not audited twice.
+GRACE_SECONDS = 3.0
 
-async def watch_deletions(kube: KubeClient, records: Records, plural: str, resource: Resource) -> None:
+
+async def _close_later(records: Records, resource: Resource, obj: dict[str, Any], grace: float) -> None:
+    await asyncio.sleep(grace)
+    metadata = obj.get("metadata") or {}
+    where = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+    try:
+        closed = await records.mark_gone(
+            resource, metadata.get("namespace", ""), metadata.get("name", ""), obj.get("status"), metadata.get("uid", "")
+        )
+    except ApiError as exc:
+        log.warning("could not record the deletion of %s %s: %s", resource, where, exc.message)
+        return
+    if closed:
+        log.info("recorded a deletion made outside the API", extra={"resource": str(resource), "object": where})
+
+
+async def watch_deletions(
+    kube: KubeClient, records: Records, plural: str, resource: Resource, grace: float = GRACE_SECONDS
+) -> None:
     """Run until cancelled, restarting the watch after errors with a capped backoff."""
     backoff = 1.0
-    while True:
-        try:
-            async for kind, obj in kube.watch_ray(plural):
-                backoff = 1.0
-                if kind != "DELETED":
-                    continue
-                metadata = obj.get("metadata") or {}
-                closed = await records.mark_gone(
-                    resource,
-                    metadata.get("namespace", ""),
-                    metadata.get("name", ""),
-                    obj.get("status"),
-                    metadata.get("uid", ""),
-                )
-                if closed:
-                    where = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
-                    log.info("recorded a deletion made outside the API", extra={"resource": plural, "object": where})
-        except asyncio.CancelledError:
-            raise
-        except (KubeError, ApiError, OSError, ValueError) as exc:
-            log.warning("watch of %s interrupted: %s", plural, exc)
-        except Exception:
-            log.exception("watch of %s failed", plural)
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, 30.0)
+    pending: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            try:
+                async for kind, obj in kube.watch_ray(plural):
+                    backoff = 1.0
+                    if kind == "DELETED":
+                        task = asyncio.create_task(_close_later(records, resource, obj, grace))
+                        pending.add(task)
+                        task.add_done_callback(pending.discard)
+            except (KubeError, ApiError, OSError, ValueError) as exc:
+                log.warning("watch of %s interrupted: %s", plural, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watch of %s failed", plural)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+    finally:
+        for task in pending:
+            task.cancel()
 
 
 def start_watchers(kube: KubeClient, records: Records) -> list[asyncio.Task[None]]:

@@ -1,11 +1,14 @@
-"""Shared fixtures: real processes (dev cluster, PostgreSQL, the service) and real clients.
+"""Shared fixtures: real processes (dev cluster, kube-apiserver, PostgreSQL, the service) and real clients.
 
-The end-to-end tests run once per backend pair (database x Kubernetes): ``--db`` picks sqlite, postgres or both
-(default both); the Kubernetes side is the dev cluster.
+The end-to-end tests run once per backend pair (database x Kubernetes): ``--db`` picks sqlite, postgres or both,
+``--kube`` the dev cluster, a real kube-apiserver (built by ``hack/build-kube-apiserver.sh``) or both. Defaults:
+everything. Without the kube-apiserver binaries the "real" runs skip locally and fail under ``CI=true``.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,19 +19,52 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config
 
 from tests.support import processes
+from tests.support.kube_apiserver import REPO_ROOT, RealKubeApiServer, find_binaries
+
+# Users of the real kube-apiserver besides its admin: one with no permissions at all, and the service account
+# whose permissions are exactly the chart's ClusterRole (service.kube.rbac.REQUIRED_RULES).
+NO_RBAC_USER = "no-rbac-user"
+SERVICE_USER = "system:serviceaccount:ray-system:kuberay-apiserver"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--db", default="all", choices=["sqlite", "postgres", "all"], help="database backends to test"
-    )
+    parser.addoption("--db", default="all", choices=["sqlite", "postgres", "all"], help="database backends")
+    parser.addoption("--kube", default="all", choices=["dev", "real", "all"], help="Kubernetes backends")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        chosen = metafunc.config.getoption("--db")
-        dbs = ["sqlite", "postgres"] if chosen == "all" else [chosen]
-        metafunc.parametrize("backend", [f"{db}-dev" for db in dbs], indirect=True, scope="session")
+        chosen_db, chosen_kube = metafunc.config.getoption("--db"), metafunc.config.getoption("--kube")
+        dbs = ["sqlite", "postgres"] if chosen_db == "all" else [chosen_db]
+        kubes = ["dev", "real"] if chosen_kube == "all" else [chosen_kube]
+        params = [f"{db}-{kube}" for kube in kubes for db in dbs]
+        metafunc.parametrize("backend", params, indirect=True, scope="session")
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: CI must never pass by silently skipping the tests of a real dependency."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeApiServer]:
+    """One etcd + kube-apiserver with the Ray CRDs for the whole session."""
+    if find_binaries() is None:
+        unavailable("kube-apiserver/kubectl/etcd not built: run `make kube-apiserver`")
+    crd_dir = Path(os.environ.get("KUBERAY_CRD_DIR", REPO_ROOT.parent / "shared" / "crds"))
+    if not any(crd_dir.glob("*.yaml")):
+        unavailable(f"no CRDs in {crd_dir} (set KUBERAY_CRD_DIR)")
+    server = RealKubeApiServer(tmp_path_factory.mktemp("kube-apiserver"), crd_dir)
+    server.add_token(NO_RBAC_USER, secrets.token_urlsafe(24))
+    server.add_token(SERVICE_USER, secrets.token_urlsafe(24))
+    server.start()
+    server.kubectl("create", "namespace", "ray-system", check=True)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +86,11 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest, workdir: Path) -> Iterator[processes.Service]:
-    db, _kube = request.param.split("-")
-    kubeconfig: Path = request.getfixturevalue("dev_kubeconfig")
+    db, kube = request.param.split("-")
+    if kube == "real":
+        kubeconfig: Path = request.getfixturevalue("real_kube").kubeconfig
+    else:
+        kubeconfig = request.getfixturevalue("dev_kubeconfig")
     if db == "postgres":
         url = processes.create_database(
             request.getfixturevalue("postgres_url"), f"e2e_{uuid.uuid4().hex[:8]}"
@@ -60,7 +99,10 @@ def backend(request: pytest.FixtureRequest, workdir: Path) -> Iterator[processes
         url = f"sqlite+aiosqlite:///{workdir / f'e2e-{uuid.uuid4().hex[:8]}.db'}"
     service_dir = workdir / request.param
     service_dir.mkdir(exist_ok=True)
-    with processes.service(service_dir, url, kubeconfig) as running:
+    # The suite trusts x-remote-user, as a deployment behind an authenticating proxy would.
+    with processes.service(
+        service_dir, url, kubeconfig, env={"KUBERAY_APISERVER_USER_HEADER": "x-remote-user"}
+    ) as running:
         running.kubeconfig = kubeconfig  # type: ignore[attr-defined]
         running.database_url = url  # type: ignore[attr-defined]
         yield running

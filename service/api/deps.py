@@ -29,7 +29,9 @@ def managers(request: Request[Any, Any, Any]) -> Managers:
 
 
 def context(request: Request[Any, Any, Any]) -> RequestContext:
-    return RequestContext(request_id=str(request.scope.get("request_id", "")), principal="")
+    header = request.app.state.settings.user_header
+    principal = request.headers.get(header, "") if header else ""
+    return RequestContext(request_id=str(request.scope.get("request_id", "")), principal=principal)
 
 
 async def body(request: Request[Any, Any, Any]) -> bytes:

@@ -31,6 +31,7 @@ from service.rpc.servicers import (
     ComputeTemplateServicer,
     RayJobServicer,
     RayServeServicer,
+    current_principal,
     current_request_id,
 )
 
@@ -54,12 +55,13 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 class ApiInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every unary API call: request id, deadline, Prometheus metrics and one access-log line.
 
-    The wrapping happens around the handler itself (not around ``continuation``) so that the request id context
-    variable is set in the task that runs the servicer.
+    The wrapping happens around the handler itself (not around ``continuation``) so that the request id
+    context variable is set in the task that runs the servicer.
     """
 
-    def __init__(self, request_timeout: float) -> None:
+    def __init__(self, request_timeout: float, user_header: str = "") -> None:
         self.request_timeout = request_timeout
+        self.user_header = user_header.lower()
 
     async def intercept_service(
         self,
@@ -72,17 +74,23 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
         return grpc.unary_unary_rpc_method_handler(
-            self._wrap(handler.unary_unary, method, metadata.get("x-request-id")),
+            self._wrap(
+                handler.unary_unary,
+                method,
+                metadata.get("x-request-id"),
+                metadata.get(self.user_header, "") if self.user_header else "",
+            ),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap(self, behavior: Behavior, method: str, given_id: Any) -> Behavior:
+    def _wrap(self, behavior: Behavior, method: str, given_id: Any, principal: Any) -> Behavior:
         operation = method.rsplit("/", 1)[-1]  # the upstream RPC name, as the HTTP metrics use it
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             request_id = given_id[:64] if isinstance(given_id, str) and given_id else uuid.uuid4().hex
             token = current_request_id.set(request_id)
+            principal_token = current_principal.set(principal if isinstance(principal, str) else "")
             structlog.contextvars.bind_contextvars(request_id=request_id)
             started = time.perf_counter()
             code = grpc.StatusCode.OK
@@ -118,6 +126,7 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                 )
                 structlog.contextvars.unbind_contextvars("request_id")
                 current_request_id.reset(token)
+                current_principal.reset(principal_token)
 
         return wrapped
 
@@ -127,10 +136,10 @@ def _address(host: str, port: int) -> str:
 
 
 async def start_grpc_server(
-    managers: Managers, host: str, port: int, request_timeout: float = 60.0
+    managers: Managers, host: str, port: int, request_timeout: float = 60.0, user_header: str = ""
 ) -> grpc.aio.Server:
     """Start serving the V1 API over gRPC (plain text) on ``host:port``; the caller stops the server."""
-    server = grpc.aio.server(interceptors=[ApiInterceptor(request_timeout)])
+    server = grpc.aio.server(interceptors=[ApiInterceptor(request_timeout, user_header)])
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)
     config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)
     job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)

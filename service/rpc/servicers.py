@@ -1,7 +1,7 @@
 """The gRPC services: each RPC converts its request, calls the same manager as the HTTP route, converts back.
 
-Validation, Kubernetes calls, SQL records and error wording all live in the managers, so a request gets the same
-result and the same ``{code, message}`` over either protocol. Only the protocol mapping lives here.
+Validation, Kubernetes calls, SQL records and error wording all live in the managers, so a request gets the
+same result and the same ``{code, message}`` over either protocol. Only the protocol mapping lives here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from service.errors import ApiError
+from service.errors import ApiError, Code
 from service.managers.context import RequestContext
 from service.rpc.convert import to_message, to_struct
 from service.rpc.proto_gen import (
@@ -46,8 +46,8 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 # Set per call by the server's interceptor (server.py); a servicer called without it makes its own.
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("grpc_request_id", default="")
 
-# Metadata key carrying the caller's identity, as set by an authenticating proxy in front of the service.
-PRINCIPAL_METADATA = "x-remote-user"
+# The caller's identity, set by the interceptor from the metadata key configured as ``user_header``.
+current_principal: contextvars.ContextVar[str] = contextvars.ContextVar("grpc_principal", default="")
 
 _STATUS_BY_CODE: dict[int, grpc.StatusCode] = {status.value[0]: status for status in grpc.StatusCode}
 
@@ -58,13 +58,8 @@ def status_code(code: int) -> grpc.StatusCode:
 
 
 def request_context(context: Context) -> RequestContext:
-    """Who is calling: the request id of this call and the principal from the metadata (empty when absent)."""
-    metadata = dict(context.invocation_metadata() or ())
-    principal = metadata.get(PRINCIPAL_METADATA, "")
-    return RequestContext(
-        request_id=current_request_id.get() or uuid.uuid4().hex,
-        principal=principal if isinstance(principal, str) else "",
-    )
+    """Who is calling: the request id of this call and the principal the interceptor found (empty when none)."""
+    return RequestContext(request_id=current_request_id.get() or uuid.uuid4().hex, principal=current_principal.get())
 
 
 async def call(context: Context, work: Callable[[], Awaitable[R]]) -> R:
@@ -81,7 +76,7 @@ async def call(context: Context, work: Callable[[], Awaitable[R]]) -> R:
     except Exception:
         # Never echo internals to the client; the log has the traceback.
         log.exception("unexpected error")
-        code, message = 13, "Internal Server Error"
+        code, message = int(Code.INTERNAL), "Internal Server Error"
     # Outside the except blocks, so the abort exception is not chained to the original one.
     return await _abort(context, code, message)
 

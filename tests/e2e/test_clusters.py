@@ -347,19 +347,32 @@ async def test_missing_and_empty_names(api: httpx.AsyncClient, namespace: str) -
         assert (await api.request(method, "/apis/v1/namespaces//clusters/x")).status_code == 404
 
 
-async def test_deletion_outside_the_api_is_recorded(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+async def test_deletion_outside_the_api_is_recorded(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
     import asyncio
 
     await make_template(api, namespace)
-    assert (await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))).status_code == 200
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))
+    ).status_code == 200
     await custom(kube).patch_namespaced_custom_object_status(
-        "ray.io", "v1", namespace, "rayclusters", "test-cluster", {"status": {"state": "ready"}},
+        "ray.io",
+        "v1",
+        namespace,
+        "rayclusters",
+        "test-cluster",
+        {"status": {"state": "ready"}},
         _content_type="application/merge-patch+json",
     )
-    await custom(kube).delete_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", "test-cluster")
+    await custom(kube).delete_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayclusters", "test-cluster"
+    )
     events: list[dict[str, Any]] = []
     for _ in range(100):  # the watcher notices within moments; no list call is made meanwhile
-        audit = await api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"name": "test-cluster", "action": "DELETE"})
+        audit = await api.get(
+            f"/apis/v1/namespaces/{namespace}/audit", params={"name": "test-cluster", "action": "DELETE"}
+        )
         events = audit.json()["events"]
         if events:
             break
@@ -367,7 +380,29 @@ async def test_deletion_outside_the_api_is_recorded(api: httpx.AsyncClient, kube
     assert [(e.get("user", ""), e["outcome"], e["message"]) for e in events] == [
         ("", "SUCCESS", "deleted outside the API (noticed by the service)")
     ]
-    history = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"})).json()
+    history = (
+        await api.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"})
+    ).json()
     (deleted,) = history["clusters"]
     assert deleted["name"] == "test-cluster" and deleted["deletedAt"] and deleted["clusterState"] == "ready"
     assert deleted["user"] == "3cpo"
+
+
+async def test_proxy_user_header_names_the_actor(api: httpx.AsyncClient, namespace: str) -> None:
+    """With KUBERAY_APISERVER_USER_HEADER set (the suite uses x-remote-user), the proxy's user is audited."""
+    await make_template(api, namespace)
+    headers = {"x-remote-user": "mallory-proxy"}
+    created = await api.post(
+        f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace), headers=headers
+    )
+    assert created.status_code == 200 and created.json()["user"] == "mallory-proxy"
+    assert (
+        await api.delete(f"/apis/v1/namespaces/{namespace}/clusters/test-cluster", headers=headers)
+    ).status_code == 200
+    audit = (await api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters"})).json()[
+        "events"
+    ]
+    assert [(e["action"], e["user"]) for e in audit] == [
+        ("DELETE", "mallory-proxy"),
+        ("CREATE", "mallory-proxy"),
+    ]

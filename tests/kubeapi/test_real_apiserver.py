@@ -7,11 +7,9 @@ under ``CI=true``: CI must never pass by silently skipping the only tests that t
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import secrets
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,44 +17,18 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.support.kube_apiserver import REPO_ROOT, RealKubeApiServer, find_binaries, pinned_kube_version
+from tests.conftest import NO_RBAC_USER
+from tests.support.kube_apiserver import RealKubeApiServer, pinned_kube_version
 
 pytestmark = pytest.mark.kubeapi
 
 RAY_GROUP, RAY_VERSION = "ray.io", "v1"
-NO_RBAC_USER = "no-rbac-user"
-NO_RBAC_TOKEN = secrets.token_urlsafe(24)
-
-
-def _crd_dir() -> pathlib.Path:
-    # shared/ sits beside the repo checkout, both here and in CI.
-    return pathlib.Path(os.environ.get("KUBERAY_CRD_DIR", REPO_ROOT.parent / "shared" / "crds"))
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI=true: refusing to skip the real-apiserver tests)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeApiServer]:
-    """One etcd + kube-apiserver for the whole module: start-up costs seconds, each test only milliseconds."""
-    if find_binaries() is None:
-        _unavailable("kube-apiserver/kubectl/etcd not built: run hack/build-kube-apiserver.sh")
-    crd_dir = _crd_dir()
-    if not any(crd_dir.glob("*.yaml")):
-        _unavailable(f"no CRDs in {crd_dir} (set KUBERAY_CRD_DIR)")
-    server = RealKubeApiServer(tmp_path_factory.mktemp("kube-apiserver"), crd_dir)
-    server.add_token(NO_RBAC_USER, NO_RBAC_TOKEN)
-    started = time.monotonic()
-    server.start()
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in server.timings.items())
-    print(f"\nreal kube-apiserver ready in {time.monotonic() - started:.1f}s ({timings})")
-    try:
-        yield server
-    finally:
-        server.stop()
+def kube(real_kube: RealKubeApiServer) -> RealKubeApiServer:
+    """The session's real kube-apiserver (see tests/conftest.py)."""
+    return real_kube
 
 
 async def _api_client(kubeconfig: pathlib.Path) -> ApiClient:

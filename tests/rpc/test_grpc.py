@@ -1,18 +1,24 @@
-"""The gRPC API against the running service: every RPC, errors identical to HTTP's, parity with HTTP, reflection
-and health."""
+"""The gRPC API against the running service.
+
+Every RPC, errors identical to HTTP's, parity with HTTP (results and audit), reflection, health and the
+documented grpcurl examples.
+"""
 
 from __future__ import annotations
 
 import copy
+import re
+import shlex
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 import httpx
 import pytest
 import pytest_asyncio
-from google.protobuf import json_format
+from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -92,7 +98,7 @@ async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-# -- every RPC ----------------------------------------------------------------------------------------------------
+# -- every RPC --
 
 
 async def test_compute_templates(rpc: Stubs, api: httpx.AsyncClient, namespace: str) -> None:
@@ -202,8 +208,8 @@ async def test_jobs(rpc: Stubs, api: httpx.AsyncClient, namespace: str) -> None:
         job_pb2.CreateRayJobRequest(job=message(body, job_pb2.RayJob), namespace=namespace)
     )
     data = as_json(created)
-    for key in ("name", "user", "entrypoint", "metadata", "runtimeEnv", "shutdownAfterJobFinishes",
-                "ttlSecondsAfterFinished", "activeDeadlineSeconds", "entrypointNumCpus", "entrypointNumGpus"):  # fmt: skip
+    echoed = "name user entrypoint metadata runtimeEnv shutdownAfterJobFinishes ttlSecondsAfterFinished"
+    for key in (*echoed.split(), "activeDeadlineSeconds", "entrypointNumCpus", "entrypointNumGpus"):
         assert data[key] == body[key], key
     assert data["clusterSpec"] == expected_spec(body)
 
@@ -241,8 +247,8 @@ async def test_services(rpc: Stubs, api: httpx.AsyncClient, kube: client.ApiClie
         serve_pb2.CreateRayServiceRequest(service=message(body, serve_pb2.RayService), namespace=namespace)
     )
     data = as_json(created)
-    for key in ("name", "namespace", "user", "version", "serveConfigV2", "serviceUnhealthySecondThreshold",
-                "deploymentUnhealthySecondThreshold"):  # fmt: skip
+    echoed = "name namespace user version serveConfigV2 serviceUnhealthySecondThreshold"
+    for key in (*echoed.split(), "deploymentUnhealthySecondThreshold"):
         assert data[key] == body[key], key
 
     changed = {**body, "serveConfigV2": body["serveConfigV2"].replace("num_replicas: 1", "num_replicas: 2")}
@@ -303,7 +309,7 @@ async def test_services(rpc: Stubs, api: httpx.AsyncClient, kube: client.ApiClie
     assert http_update.json() == {"code": 5, "message": update_missing.details()}
 
 
-# -- errors: the same code and message as the HTTP body -----------------------------------------------------------
+# -- errors: the same code and message as the HTTP body --
 
 
 def _changed(body: dict[str, Any], value: Any, *path: str | int) -> dict[str, Any]:
@@ -449,7 +455,7 @@ async def test_bad_page_token_is_invalid_argument(rpc: Stubs, namespace: str) ->
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-# -- parity with HTTP ---------------------------------------------------------------------------------------------
+# -- parity with HTTP --
 
 
 def _renamed(value: Any, old: str, new: str) -> Any:
@@ -537,26 +543,96 @@ async def test_request_id_and_metrics(rpc: Stubs, api: httpx.AsyncClient, namesp
     assert 'kuberay_apiserver_requests_total{code="OK",operation="ListCluster",protocol="grpc"}' in metrics
 
 
-# -- reflection and health ----------------------------------------------------------------------------------------
+# -- reflection and health --
+
+
+async def reflect(rpc: Stubs, request: reflection_pb2.ServerReflectionRequest) -> Any:
+    """One reflection request, one answer."""
+
+    async def requests() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
+        yield request
+
+    (answer,) = [r async for r in rpc.reflection.ServerReflectionInfo(requests())]
+    return answer
 
 
 async def test_reflection_lists_the_services(rpc: Stubs) -> None:
-    async def one_request() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
-        yield reflection_pb2.ServerReflectionRequest(list_services="")
-
-    responses = [r async for r in rpc.reflection.ServerReflectionInfo(one_request())]
-    listed = {s.name for s in responses[0].list_services_response.service}
+    answer = await reflect(rpc, reflection_pb2.ServerReflectionRequest(list_services=""))
+    listed = {s.name for s in answer.list_services_response.service}
     assert listed >= API_SERVICES | {"grpc.health.v1.Health"}
     assert "proto.RayJobSubmissionService" not in listed and "proto.ImageTemplateService" not in listed
 
-    async def file_request() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
-        yield reflection_pb2.ServerReflectionRequest(file_containing_symbol="proto.RayServeService")
-
-    (answer,) = [r async for r in rpc.reflection.ServerReflectionInfo(file_request())]
-    assert answer.file_descriptor_response.file_descriptor_proto  # grpcurl can describe and call it
+    # What grpcurl asks for to describe and call a service.
+    answer = await reflect(
+        rpc, reflection_pb2.ServerReflectionRequest(file_containing_symbol="proto.RayServeService")
+    )
+    assert answer.file_descriptor_response.file_descriptor_proto
 
 
 async def test_health_is_serving(rpc: Stubs) -> None:
     for name in ("", *sorted(API_SERVICES)):
         answer = await rpc.health.Check(health_pb2.HealthCheckRequest(service=name))
         assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+
+
+# -- the documented grpcurl examples --
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "grpc.md"
+
+
+def documented_commands() -> list[list[str]]:
+    """The grpcurl commands of docs/grpc.md's ```shell blocks, split as a shell would."""
+    commands: list[list[str]] = []
+    for block in re.findall(r"```shell\n(.*?)```", DOCS.read_text(), flags=re.S):
+        for text in re.split(r"\n(?=grpcurl )", block.strip()):
+            commands.append(shlex.split(text))
+    return commands
+
+
+async def test_documented_grpcurl_examples_work(
+    channel: grpc.aio.Channel, rpc: Stubs, namespace: str
+) -> None:
+    """Each grpcurl example, replayed with the Python client (grpcurl itself is not needed for the tests)."""
+    commands = documented_commands()
+    assert len(commands) >= 20 and all(c[0] == "grpcurl" and "-plaintext" in c for c in commands)
+    pool = descriptor_pool.Default()
+    for number, argv in enumerate(commands, 1):
+        args = [a.replace("ray-system", namespace) for a in argv[1:] if a != "-plaintext"]
+        metadata, body = [], "{}"
+        while args[0].startswith("-"):
+            flag, value, args = args[0], args[1], args[2:]
+            if flag == "-H":
+                key, _, header = value.partition(":")
+                metadata.append((key.strip().lower(), header.strip()))
+            else:
+                assert flag == "-d", argv
+                body = value
+        assert args[0] == "localhost:31887", argv
+        verb = args[1:]
+        if verb == ["list"]:
+            await test_reflection_lists_the_services(rpc)
+            continue
+        if verb[0] == "describe":
+            answer = await reflect(
+                rpc, reflection_pb2.ServerReflectionRequest(file_containing_symbol=verb[1])
+            )
+            assert answer.file_descriptor_response.file_descriptor_proto, argv
+            continue
+        service_name, method_name = verb[0].split("/")
+        method = pool.FindServiceByName(service_name).FindMethodByName(method_name)
+        request_type = message_factory.GetMessageClass(method.input_type)
+        response_type = message_factory.GetMessageClass(method.output_type)
+        call = channel.unary_unary(
+            f"/{service_name}/{method_name}",
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        request = json_format.Parse(body, request_type())
+        if number == len(commands):  # the documented error
+            error = await rpc_error(call(request, metadata=metadata))
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+            assert error.details().startswith(
+                "Cluster grpc-cluster not found: Get cluster failed.: NotFoundError:"
+            )
+        else:
+            await call(request, metadata=metadata)

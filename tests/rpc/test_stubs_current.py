@@ -21,7 +21,7 @@ def test_committed_stubs_are_current(tmp_path: Path) -> None:
     stale = [name for name in fresh if fresh[name] != committed[name]]
     assert not stale, (
         f"stale stubs {stale}: run hack/gen-protos.sh (with grpcio-tools "
-        f"{version('grpcio-tools')} installed here; the header of each *_pb2_grpc.py names the one that made it)"
+        f"{version('grpcio-tools')} here; GRPC_GENERATED_VERSION in *_pb2_grpc.py names the one used)"
     )
 
 

@@ -319,7 +319,8 @@ class RealKubeApiServer:
         """Writes (once) and returns a kubeconfig that authenticates with ``user``'s token."""
         if user not in self._tokens:
             raise KeyError(f"no token for user {user!r}; call add_token() before start()")
-        path = self.workdir / f"kubeconfig-{user}.yaml"
+        # ':' separates kubeconfig paths in KUBECONFIG-style lists, and service account users contain it.
+        path = self.workdir / f"kubeconfig-{user.replace(':', '_')}.yaml"
         if not path.exists():
             ca = (self.workdir / "pki" / "ca.crt").read_bytes()
             config = {
