@@ -102,7 +102,11 @@ def _lifespan(settings: Settings) -> Any:
                 from service.rpc.server import start_grpc_server
 
                 grpc_server = await start_grpc_server(
-                    app.state.managers, settings.host, settings.grpc_port, settings.request_timeout, settings.user_header
+                    app.state.managers,
+                    settings.host,
+                    settings.grpc_port,
+                    settings.request_timeout,
+                    settings.user_header,
                 )
                 stack.push_async_callback(grpc_server.stop, 5)
             log.info("kuberay-apiserver %s ready", __version__, extra={"kubernetes": configuration.host})

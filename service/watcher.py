@@ -30,13 +30,19 @@ async def _close_later(records: Records, resource: Resource, obj: dict[str, Any]
     where = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
     try:
         closed = await records.mark_gone(
-            resource, metadata.get("namespace", ""), metadata.get("name", ""), obj.get("status"), metadata.get("uid", "")
+            resource,
+            metadata.get("namespace", ""),
+            metadata.get("name", ""),
+            obj.get("status"),
+            metadata.get("uid", ""),
         )
     except ApiError as exc:
         log.warning("could not record the deletion of %s %s: %s", resource, where, exc.message)
         return
     if closed:
-        log.info("recorded a deletion made outside the API", extra={"resource": str(resource), "object": where})
+        log.info(
+            "recorded a deletion made outside the API", extra={"resource": str(resource), "object": where}
+        )
 
 
 async def watch_deletions(

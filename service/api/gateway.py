@@ -70,7 +70,9 @@ class Gateway:
                     # Every dependency call has its own, shorter bound; this is the last line of defence.
                     if status == 0:
                         message = f"the request did not finish within {self.request_timeout}s"
-                        await _send_json(send_wrapper, 504, {"code": int(Code.DEADLINE_EXCEEDED), "message": message})
+                        await _send_json(
+                            send_wrapper, 504, {"code": int(Code.DEADLINE_EXCEEDED), "message": message}
+                        )
         finally:
             handler = scope.get("route_handler")
             operation = str((getattr(handler, "opt", None) or {}).get("rpc") or "unmatched")

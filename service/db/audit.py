@@ -38,7 +38,7 @@ async def query_audit(
     where: AuditFilter,
     limit: int,
     after: Position | None = None,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the bound is applied inside, around the whole query
 ) -> Sequence[AuditEventRow]:
     """Up to ``limit`` events matching ``where``, newest first, strictly after ``after``."""
     table = AuditEventRow

@@ -92,7 +92,9 @@ class Records:
         """Record a successful change and update the resource's history row, in one transaction."""
         now = time or utcnow()
         async with self._transaction("record_success") as session:
-            session.add(_event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id))
+            session.add(
+                _event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id)
+            )
             row = await _live_row(session, resource, namespace, name)
             if action is Action.DELETE and row is None and uid:
                 # The watcher may have seen the deletion first and closed the row already.

@@ -65,7 +65,9 @@ def page_size(raw: str | None) -> int:
     try:
         size = int(raw)
     except ValueError:
-        raise InvalidInputError(f"invalid pageSize {raw!r}: use a whole number from 1 to {MAX_PAGE_SIZE}") from None
+        raise InvalidInputError(
+            f"invalid pageSize {raw!r}: use a whole number from 1 to {MAX_PAGE_SIZE}"
+        ) from None
     if size == 0:
         return DEFAULT_PAGE_SIZE
     if not 1 <= size <= MAX_PAGE_SIZE:
@@ -85,7 +87,9 @@ def _decode_token(token: str) -> Position | None:
         time, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         return Position(dt.datetime.fromisoformat(time), int(row_id))
     except (ValueError, TypeError, binascii.Error):
-        raise InvalidInputError(f"invalid pageToken {token!r}: pass back the nextPageToken of the previous page") from None
+        raise InvalidInputError(
+            f"invalid pageToken {token!r}: pass back the nextPageToken of the previous page"
+        ) from None
 
 
 class AuditManager:

@@ -59,7 +59,9 @@ class JobManager(RayResourceManager[RayJob]):
             try:
                 body = job_to_cr(msgspec.structs.replace(job, user=user), namespace, templates)
             except BuildError as exc:
-                raise invalid_input_details("Failed to create a Ray Job", str(exc), self.texts.create_wrap) from None
+                raise invalid_input_details(
+                    "Failed to create a Ray Job", str(exc), self.texts.create_wrap
+                ) from None
             return await self.create_cr(ctx, namespace, job.name, user, body, spec)
 
         return await self.recorded(ctx, Action.CREATE, namespace, job.name, user, spec, work)

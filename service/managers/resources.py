@@ -18,7 +18,14 @@ import msgspec
 
 from service.db.models import ResourceRow
 from service.db.records import Action, Records, Resource, as_utc
-from service.errors import ApiError, InvalidInputError, UnavailableError, already_exists, not_found
+from service.errors import (
+    ApiError,
+    InvalidInputError,
+    UnavailableError,
+    already_exists,
+    invalid_input,
+    not_found,
+)
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from service.managers.context import RequestContext
@@ -28,6 +35,7 @@ from service.schemas.base import ApiStruct, convert, format_time, to_builtins
 log = logging.getLogger("kuberay_apiserver.managers")
 
 T = TypeVar("T", bound=ApiStruct)
+R = TypeVar("R")
 
 HISTORY_TOKEN_PREFIX = "h1."
 
@@ -84,8 +92,8 @@ class RayResourceManager(Generic[T]):
         name: str,
         user: str,
         spec: dict[str, Any] | None,
-        work: Callable[[], Awaitable[T]],
-    ) -> T:
+        work: Callable[[], Awaitable[R]],
+    ) -> R:
         """Run ``work``; record a failure (in its own transaction) when it raises an API error."""
         try:
             return await work()
@@ -152,7 +160,7 @@ class RayResourceManager(Generic[T]):
     async def fetch(self, namespace: str, name: str, wrap: str) -> Obj:
         """The CR, or a 404 worded as upstream words it."""
         if not name:
-            raise _name_empty(self.texts.name_empty)
+            raise invalid_input(self.texts.name_empty)
         looked = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
         try:
             return await self.kube.get_ray(self.plural, namespace, name)
@@ -230,7 +238,9 @@ class RayResourceManager(Generic[T]):
             rows = await self.records.live(self.resource, namespace)
             for key, row in rows.items():
                 if key not in present:
-                    await self.records.mark_gone(self.resource, row.namespace, row.name, None, row.uid, settled)
+                    await self.records.mark_gone(
+                        self.resource, row.namespace, row.name, None, row.uid, settled
+                    )
         except ApiError:
             log.warning("could not reconcile the history of %s", self.plural)
 
@@ -260,7 +270,7 @@ class RayResourceManager(Generic[T]):
                 raise api_error(exc, f"Failed to delete {self.texts.crd_kind} {name}.") from None
             await self._record_delete(ctx, namespace, name, cr)
 
-        await self.recorded(ctx, Action.DELETE, namespace, name, ctx.principal, None, work)  # type: ignore[arg-type]
+        await self.recorded(ctx, Action.DELETE, namespace, name, ctx.principal, None, work)
 
     async def _record_delete(self, ctx: RequestContext, namespace: str, name: str, cr: Obj) -> None:
         row = await self.records.get_live(self.resource, namespace, name)
@@ -295,12 +305,6 @@ def snapshot_of(item: ApiStruct) -> dict[str, Any]:
     """The JSON form of a request, stored as the spec snapshot of a record."""
     data: dict[str, Any] = to_builtins(item)
     return data
-
-
-def _name_empty(message: str) -> InvalidInputError:
-    from service.errors import invalid_input
-
-    return invalid_input(message)
 
 
 def _history_token(after_id: int) -> str:

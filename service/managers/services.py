@@ -55,13 +55,17 @@ class ServiceManager(RayResourceManager[RayService]):
         spec = snapshot_of(service)
 
         async def work() -> RayService:
-            self._validate(namespace, service, user, "Validate create service request failed.", updating=False)
+            self._validate(
+                namespace, service, user, "Validate create service request failed.", updating=False
+            )
             templates = await self.templates.resolve(namespace, service.cluster_spec)
             request = msgspec.structs.replace(service, user=user)
             try:
                 body = service_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
             except BuildError as exc:
-                raise invalid_input_details("Failed to create a Ray Service", str(exc), self.texts.create_wrap) from None
+                raise invalid_input_details(
+                    "Failed to create a Ray Service", str(exc), self.texts.create_wrap
+                ) from None
             return await self.create_cr(ctx, namespace, service.name, user, body, spec)
 
         return await self.recorded(ctx, Action.CREATE, namespace, service.name, user, spec, work)
@@ -94,7 +98,9 @@ class ServiceManager(RayResourceManager[RayService]):
             try:
                 body = service_update_cr(request, namespace, templates, dt.datetime.now(dt.UTC), existing)
             except BuildError as exc:
-                raise invalid_input_details("Failed to update a Ray Service", str(exc), "Update ray service failed.") from None
+                raise invalid_input_details(
+                    "Failed to update a Ray Service", str(exc), "Update ray service failed."
+                ) from None
             try:
                 updated = await self.kube.replace_ray(self.plural, namespace, name, body)
             except KubeConflictError as exc:
@@ -103,7 +109,9 @@ class ServiceManager(RayResourceManager[RayService]):
                     f"read it again and retry: {exc.message}"
                 ) from None
             except KubeNotFoundError as exc:
-                raise not_found(f"Service {name} not found", "Update ray service failed.", exc.message) from None
+                raise not_found(
+                    f"Service {name} not found", "Update ray service failed.", exc.message
+                ) from None
             except KubeError as exc:
                 raise api_error(exc, f"Failed to update service for ({namespace}/{name})") from None
             row = await self.records.success(
@@ -136,7 +144,11 @@ class ServiceManager(RayResourceManager[RayService]):
             namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
             own = [event_from_kube(e, name) for e in service_events.get((namespace, name), [])]
             active = _active_cluster_name(cr)
-            theirs = [event_from_kube(e, name) for e in cluster_events.get((namespace, active), [])] if active else []
+            theirs = (
+                [event_from_kube(e, name) for e in cluster_events.get((namespace, active), [])]
+                if active
+                else []
+            )
             items.append(service_from_cr(cr, own, cluster, theirs))
         return items
 

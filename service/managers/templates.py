@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-from typing import Any
 from collections.abc import Iterable
+from typing import Any
+
+import msgspec
 
 from service.converters.compute_template import compute_template_from_configmap, compute_template_to_configmap
 from service.converters.errors import BuildError
@@ -26,7 +28,7 @@ from service.managers.context import RequestContext
 from service.managers.kube_errors import api_error
 from service.managers.resources import snapshot_of
 from service.managers.validation import require, validate_namespace
-from service.schemas.base import format_time
+from service.schemas.base import convert, format_time
 from service.schemas.common import ClusterSpec
 from service.schemas.compute_template import ComputeTemplate
 
@@ -128,7 +130,9 @@ class ComputeTemplateManager:
         (item,) = await self._merge([configmap], namespace)
         return item
 
-    async def list(self, namespace: str | None, include_deleted: bool = False) -> builtins.list[ComputeTemplate]:
+    async def list(
+        self, namespace: str | None, include_deleted: bool = False
+    ) -> builtins.list[ComputeTemplate]:
         wrap = (
             f"List compute templates in namespace {namespace} failed."
             if namespace is not None
@@ -143,8 +147,6 @@ class ComputeTemplateManager:
         if include_deleted:
             for row in await self.records.deleted(Resource.COMPUTE_TEMPLATES, namespace):
                 spec = dict(row.spec or {})
-                from service.schemas.base import convert
-
                 template = convert({**spec, "name": row.name, "namespace": row.namespace}, ComputeTemplate)
                 deleted = format_time(as_utc(row.deleted_at)) if row.deleted_at else ""
                 items.append(_with_record(template, format_time(as_utc(row.created_at)), row.user, deleted))
@@ -224,6 +226,4 @@ def _template_names(spec: ClusterSpec | None) -> Iterable[str]:
 
 
 def _with_record(template: ComputeTemplate, created_at: str, user: str, deleted_at: str) -> ComputeTemplate:
-    import msgspec
-
     return msgspec.structs.replace(template, created_at=created_at, user=user, deleted_at=deleted_at)

@@ -59,7 +59,9 @@ def status_code(code: int) -> grpc.StatusCode:
 
 def request_context(context: Context) -> RequestContext:
     """Who is calling: the request id of this call and the principal the interceptor found (empty when none)."""
-    return RequestContext(request_id=current_request_id.get() or uuid.uuid4().hex, principal=current_principal.get())
+    return RequestContext(
+        request_id=current_request_id.get() or uuid.uuid4().hex, principal=current_principal.get()
+    )
 
 
 async def call(context: Context, work: Callable[[], Awaitable[R]]) -> R:

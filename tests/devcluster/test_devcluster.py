@@ -49,8 +49,12 @@ async def ns(api: client.ApiClient) -> str:
 
 
 def ray_object(kind: str, name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "ray.io/v1", "kind": kind, "metadata": {"name": name, "labels": labels or {}},
-            "spec": spec or {"rayVersion": "2.41.0"}}
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": spec or {"rayVersion": "2.41.0"},
+    }
 
 
 def status_body(err: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
@@ -90,9 +94,14 @@ async def test_create_in_missing_namespace_is_404(api: client.ApiClient) -> None
     with pytest.raises(ApiException) as err:
         await client.CoreV1Api(api).create_namespaced_config_map("nope", body)
     assert status_body(err) == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'namespaces "nope" not found', "reason": "NotFound",
-        "details": {"name": "nope", "kind": "namespaces"}, "code": 404,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'namespaces "nope" not found',
+        "reason": "NotFound",
+        "details": {"name": "nope", "kind": "namespaces"},
+        "code": 404,
     }
 
 
@@ -101,7 +110,8 @@ async def test_configmap_crud_and_label_selector(api: client.ApiClient, ns: str)
     for name, app in (("alpha", "a"), ("beta", "b")):
         meta = client.V1ObjectMeta(name=name, labels={"app": app})
         created = await core.create_namespaced_config_map(
-            ns, client.V1ConfigMap(metadata=meta, data={"k": name}))
+            ns, client.V1ConfigMap(metadata=meta, data={"k": name})
+        )
         assert created.metadata.namespace == ns and created.metadata.uid
     with pytest.raises(ApiException) as err:
         await core.create_namespaced_config_map(ns, {"metadata": {"name": "alpha"}})
@@ -143,7 +153,8 @@ async def test_custom_object_lifecycle(api: client.ApiClient, ns: str) -> None:
     assert ("rc", ns) in {(i["metadata"]["name"], i["metadata"]["namespace"]) for i in everywhere["items"]}
 
     updated = await custom.replace_namespaced_custom_object(
-        *RAY, ns, "rayclusters", "rc", {**created, "spec": {"rayVersion": "2.42.0"}})
+        *RAY, ns, "rayclusters", "rc", {**created, "spec": {"rayVersion": "2.42.0"}}
+    )
     assert updated["metadata"]["generation"] == 2
     with pytest.raises(ApiException) as err:
         await custom.replace_namespaced_custom_object(*RAY, ns, "rayclusters", "rc", created)  # stale version
@@ -173,21 +184,29 @@ async def test_status_subresource_and_patches(api: client.ApiClient, ns: str) ->
     await custom.create_namespaced_custom_object(*RAY, ns, "rayjobs", job)
 
     with_status = await custom.patch_namespaced_custom_object_status(
-        *RAY, ns, "rayjobs", "job", {"status": {"jobStatus": "RUNNING"}, "spec": {"entrypoint": "nope"}},
-        _content_type=MERGE)
+        *RAY,
+        ns,
+        "rayjobs",
+        "job",
+        {"status": {"jobStatus": "RUNNING"}, "spec": {"entrypoint": "nope"}},
+        _content_type=MERGE,
+    )
     assert with_status["status"] == {"jobStatus": "RUNNING"}
     assert with_status["spec"] == {"entrypoint": "a"} and with_status["metadata"]["generation"] == 1
 
     replaced = await custom.replace_namespaced_custom_object_status(
-        *RAY, ns, "rayjobs", "job", {**with_status, "status": {"jobStatus": "SUCCEEDED"}, "spec": {}})
+        *RAY, ns, "rayjobs", "job", {**with_status, "status": {"jobStatus": "SUCCEEDED"}, "spec": {}}
+    )
     assert replaced["status"] == {"jobStatus": "SUCCEEDED"} and replaced["spec"] == {"entrypoint": "a"}
 
     # Writes to the main resource keep the status and bump generation only when the spec changes.
     main = await custom.patch_namespaced_custom_object(
-        *RAY, ns, "rayjobs", "job", {"spec": {"entrypoint": "b"}, "status": None}, _content_type=MERGE)
+        *RAY, ns, "rayjobs", "job", {"spec": {"entrypoint": "b"}, "status": None}, _content_type=MERGE
+    )
     assert main["status"] == {"jobStatus": "SUCCEEDED"} and main["metadata"]["generation"] == 2
     relabelled = await custom.patch_namespaced_custom_object(
-        *RAY, ns, "rayjobs", "job", [{"op": "add", "path": "/metadata/labels/x", "value": "y"}])
+        *RAY, ns, "rayjobs", "job", [{"op": "add", "path": "/metadata/labels/x", "value": "y"}]
+    )
     assert relabelled["metadata"]["labels"] == {"x": "y"} and relabelled["metadata"]["generation"] == 2
     noop = await custom.patch_namespaced_custom_object(*RAY, ns, "rayjobs", "job", {}, _content_type=MERGE)
     assert noop["metadata"]["resourceVersion"] == relabelled["metadata"]["resourceVersion"]
@@ -199,7 +218,8 @@ async def test_status_subresource_and_patches(api: client.ApiClient, ns: str) ->
     assert err.value.status == 400
     with pytest.raises(ApiException) as err:
         await custom.patch_namespaced_custom_object(
-            *RAY, ns, "rayjobs", "job", [{"op": "test", "path": "/spec/entrypoint", "value": "zzz"}])
+            *RAY, ns, "rayjobs", "job", [{"op": "test", "path": "/spec/entrypoint", "value": "zzz"}]
+        )
     assert err.value.status == 422
 
 
@@ -226,7 +246,8 @@ async def test_pagination_has_no_gaps_or_duplicates(api: client.ApiClient, ns: s
         await cms.create_namespaced_config_map(ns, {"metadata": {"name": f"cm-{i}", "labels": {"a": "b"}}})
     first = await cms.list_namespaced_config_map(ns, limit=2, label_selector="a=b")
     rest = await cms.list_namespaced_config_map(
-        ns, limit=2, label_selector="a=b", _continue=first.metadata._continue)
+        ns, limit=2, label_selector="a=b", _continue=first.metadata._continue
+    )
     assert [c.metadata.name for c in first.items + rest.items] == ["cm-0", "cm-1", "cm-2"]
     assert first.metadata.remaining_item_count is None  # left out when a selector filters, as upstream
     assert rest.metadata._continue is None
@@ -235,7 +256,10 @@ async def test_pagination_has_no_gaps_or_duplicates(api: client.ApiClient, ns: s
 async def test_label_and_field_selectors(api: client.ApiClient, ns: str) -> None:
     custom = client.CustomObjectsApi(api)
     labels: dict[str, dict[str, str]] = {
-        "a": {"env": "prod", "tier": "web"}, "b": {"env": "dev"}, "c": {"env": "test"}, "d": {},
+        "a": {"env": "prod", "tier": "web"},
+        "b": {"env": "dev"},
+        "c": {"env": "test"},
+        "d": {},
     }
     for name, own in labels.items():
         body = ray_object("RayCluster", name, own)
@@ -270,12 +294,18 @@ async def test_finalizers_defer_deletion(api: client.ApiClient, ns: str) -> None
 
     with pytest.raises(ApiException) as err:
         await custom.patch_namespaced_custom_object(
-            *RAY, ns, "rayclusters", "held", {"metadata": {"finalizers": ["ray.io/guard", "x.io/new"]}},
-            _content_type=MERGE)
+            *RAY,
+            ns,
+            "rayclusters",
+            "held",
+            {"metadata": {"finalizers": ["ray.io/guard", "x.io/new"]}},
+            _content_type=MERGE,
+        )
     assert err.value.status == 422 and "no new finalizers" in status_body(err)["message"]
 
     await custom.patch_namespaced_custom_object(
-        *RAY, ns, "rayclusters", "held", {"metadata": {"finalizers": None}}, _content_type=MERGE)
+        *RAY, ns, "rayclusters", "held", {"metadata": {"finalizers": None}}, _content_type=MERGE
+    )
     with pytest.raises(ApiException) as err:
         await custom.get_namespaced_custom_object(*RAY, ns, "rayclusters", "held")
     assert err.value.status == 404
@@ -284,15 +314,23 @@ async def test_finalizers_defer_deletion(api: client.ApiClient, ns: str) -> None
 async def test_invalid_names_and_labels_are_422(api: client.ApiClient, ns: str) -> None:
     custom = client.CustomObjectsApi(api)
     cases = [
-        (ray_object("RayCluster", "Bad_Name"),
-         'RayCluster.ray.io "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": '
-         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"),
-        ({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {}},
-         'RayCluster.ray.io "" is invalid: metadata.name: Required value: name or generateName is required'),
-        (ray_object("RayCluster", "ok", {"ray.io/user": "has space"}),
-         'RayCluster.ray.io "ok" is invalid: metadata.labels: Invalid value: "has space": a valid label'),
-        (ray_object("RayCluster", "ok", {"user": "x" * 64}),
-         'metadata.labels: Invalid value: "' + "x" * 64 + '": must be no more than 63 characters'),
+        (
+            ray_object("RayCluster", "Bad_Name"),
+            'RayCluster.ray.io "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": '
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters",
+        ),
+        (
+            {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {}},
+            'RayCluster.ray.io "" is invalid: metadata.name: Required value: name or generateName is required',
+        ),
+        (
+            ray_object("RayCluster", "ok", {"ray.io/user": "has space"}),
+            'RayCluster.ray.io "ok" is invalid: metadata.labels: Invalid value: "has space": a valid label',
+        ),
+        (
+            ray_object("RayCluster", "ok", {"user": "x" * 64}),
+            'metadata.labels: Invalid value: "' + "x" * 64 + '": must be no more than 63 characters',
+        ),
     ]
     for body, message in cases:
         with pytest.raises(ApiException) as err:
@@ -306,40 +344,61 @@ async def test_invalid_names_and_labels_are_422(api: client.ApiClient, ns: str) 
         await client.CoreV1Api(api).create_namespaced_config_map(ns, {"metadata": {"name": "Bad_Name"}})
     assert status_body(err)["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name')
     generated = await custom.create_namespaced_custom_object(
-        *RAY, ns, "rayclusters", {**ray_object("RayCluster", ""), "metadata": {"generateName": "gen-"}})
+        *RAY, ns, "rayclusters", {**ray_object("RayCluster", ""), "metadata": {"generateName": "gen-"}}
+    )
     assert re.fullmatch(r"gen-[a-z0-9]{5}", generated["metadata"]["name"])
 
 
 async def test_events_share_storage_and_filter_on_regarding(api: client.ApiClient, ns: str) -> None:
     events = client.EventsV1Api(api)
     for name, target in (("e1", "rc-a"), ("e2", "rc-b")):
-        await events.create_namespaced_event(ns, client.EventsV1Event(
-            metadata=client.V1ObjectMeta(name=name), event_time=datetime.now(UTC), reason="Created",
-            note=f"made {target}", type="Normal", action="Create", reporting_controller="ray.io/kuberay",
-            reporting_instance="op-1",
-            regarding=client.V1ObjectReference(
-                kind="RayCluster", name=target, namespace=ns, api_version="ray.io/v1"),
-        ))
+        await events.create_namespaced_event(
+            ns,
+            client.EventsV1Event(
+                metadata=client.V1ObjectMeta(name=name),
+                event_time=datetime.now(UTC),
+                reason="Created",
+                note=f"made {target}",
+                type="Normal",
+                action="Create",
+                reporting_controller="ray.io/kuberay",
+                reporting_instance="op-1",
+                regarding=client.V1ObjectReference(
+                    kind="RayCluster", name=target, namespace=ns, api_version="ray.io/v1"
+                ),
+            ),
+        )
     about_a = await events.list_namespaced_event(ns, field_selector="regarding.name=rc-a")
     assert [(e.metadata.name, e.note) for e in about_a.items] == [("e1", "made rc-a")]
     about_b = await events.list_event_for_all_namespaces(
-        field_selector="regarding.kind=RayCluster,regarding.name=rc-b")
+        field_selector="regarding.kind=RayCluster,regarding.name=rc-b"
+    )
     assert [e.metadata.name for e in about_b.items] == ["e2"]
 
     # A legacy core/v1 event (what client-go's EventRecorder writes) shows up through events.k8s.io too,
     # with eventTime null, which kubernetes_asyncio's typed EventsV1Event model refuses to deserialise.
-    await client.CoreV1Api(api).create_namespaced_event(ns, client.CoreV1Event(
-        metadata=client.V1ObjectMeta(name="legacy"), message="old style", reason="Scaled",
-        involved_object=client.V1ObjectReference(kind="RayCluster", name="rc-a", namespace=ns),
-    ))
+    await client.CoreV1Api(api).create_namespaced_event(
+        ns,
+        client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name="legacy"),
+            message="old style",
+            reason="Scaled",
+            involved_object=client.V1ObjectReference(kind="RayCluster", name="rc-a", namespace=ns),
+        ),
+    )
     core_view = await client.CoreV1Api(api).list_namespaced_event(
-        ns, field_selector="involvedObject.name=rc-a")
+        ns, field_selector="involvedObject.name=rc-a"
+    )
     assert [(e.metadata.name, e.message) for e in core_view.items] == [
-        ("e1", "made rc-a"), ("legacy", "old style")]
+        ("e1", "made rc-a"),
+        ("legacy", "old style"),
+    ]
     raw = await events.list_namespaced_event(ns, field_selector="regarding.name=rc-a", _preload_content=False)
     items = (await raw.json())["items"]
     assert [(e["metadata"]["name"], e["note"], e["eventTime"] is None) for e in items] == [
-        ("e1", "made rc-a", False), ("legacy", "old style", True)]
+        ("e1", "made rc-a", False),
+        ("legacy", "old style", True),
+    ]
     with pytest.raises(ValueError, match="event_time"):
         await events.list_namespaced_event(ns, field_selector="regarding.name=rc-a")
 
@@ -349,14 +408,16 @@ async def test_watch_streams_added_modified_deleted(
 ) -> None:
     custom = client.CustomObjectsApi(api)
     first = await custom.create_namespaced_custom_object(
-        *RAY, ns, "rayclusters", ray_object("RayCluster", "one"))
+        *RAY, ns, "rayclusters", ray_object("RayCluster", "one")
+    )
     seen: list[tuple[str, str]] = []
     started = asyncio.Event()
 
     async def consume() -> None:
         async with watch.Watch() as stream:
-            async for event in stream.stream(custom.list_namespaced_custom_object, *RAY, ns, "rayclusters",
-                                             timeout_seconds=5):
+            async for event in stream.stream(
+                custom.list_namespaced_custom_object, *RAY, ns, "rayclusters", timeout_seconds=5
+            ):
                 seen.append((event["type"], event["object"]["metadata"]["name"]))
                 started.set()
                 if len(seen) == 4:
@@ -365,9 +426,11 @@ async def test_watch_streams_added_modified_deleted(
     task = asyncio.create_task(consume())
     await asyncio.wait_for(started.wait(), 5)  # the initial ADDED for "one": the watch is live
     await custom.create_namespaced_custom_object(
-        *RAY, ns, "rayclusters", ray_object("RayCluster", "two", {"watched": "yes"}))
+        *RAY, ns, "rayclusters", ray_object("RayCluster", "two", {"watched": "yes"})
+    )
     await custom.patch_namespaced_custom_object(
-        *RAY, ns, "rayclusters", "two", {"metadata": {"labels": {"watched": "no"}}}, _content_type=MERGE)
+        *RAY, ns, "rayclusters", "two", {"metadata": {"labels": {"watched": "no"}}}, _content_type=MERGE
+    )
     await custom.delete_namespaced_custom_object(*RAY, ns, "rayclusters", "one")
     await asyncio.wait_for(task, 5)
     await asyncio.sleep(0.05)
@@ -378,9 +441,15 @@ async def test_watch_streams_added_modified_deleted(
     # a DELETED.
     replayed = []
     async with watch.Watch() as stream:
-        async for event in stream.stream(custom.list_namespaced_custom_object, *RAY, ns, "rayclusters",
-                                         label_selector="watched=yes", timeout_seconds=1,
-                                         resource_version=first["metadata"]["resourceVersion"]):
+        async for event in stream.stream(
+            custom.list_namespaced_custom_object,
+            *RAY,
+            ns,
+            "rayclusters",
+            label_selector="watched=yes",
+            timeout_seconds=1,
+            resource_version=first["metadata"]["resourceVersion"],
+        ):
             replayed.append((event["type"], event["object"]["metadata"]["name"]))
     assert replayed == [("ADDED", "two"), ("DELETED", "two")]
 
@@ -406,8 +475,16 @@ def test_objects_over_the_etcd_limit_are_refused() -> None:
 async def test_main_prints_ready_and_writes_kubeconfig(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.kube.devcluster", "--port", "0", "--kubeconfig", str(kubeconfig),
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "service.kube.devcluster",
+        "--port",
+        "0",
+        "--kubeconfig",
+        str(kubeconfig),
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
     try:

@@ -95,7 +95,9 @@ SERVE_CONFIG = """applications:
 """
 
 
-def service(namespace: str, name: str = "test-service", template_name: str = "default-template") -> dict[str, Any]:
+def service(
+    namespace: str, name: str = "test-service", template_name: str = "default-template"
+) -> dict[str, Any]:
     return {
         "name": name,
         "namespace": namespace,

@@ -15,7 +15,10 @@ def test_readyz_turns_503_when_kubernetes_goes_away(tmp_path: Path) -> None:
     with processes.dev_cluster(tmp_path) as kubeconfig:
         url = f"sqlite+aiosqlite:///{tmp_path / 'ready.db'}"
         with processes.service(tmp_path, url, kubeconfig, grpc=False) as service:
-            assert httpx.get(f"{service.url}/readyz").json()["checks"] == {"database": "ok", "kubernetes": "ok"}
+            assert httpx.get(f"{service.url}/readyz").json()["checks"] == {
+                "database": "ok",
+                "kubernetes": "ok",
+            }
             dev = _dev_cluster_process(kubeconfig)
             dev.terminate()
             dev.wait(10)

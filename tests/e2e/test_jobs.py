@@ -16,32 +16,62 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
-async def test_create_get_list_delete(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str) -> None:
+async def test_create_get_list_delete(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
     await make_template(api, namespace)
     body = payloads.job(namespace)
     created = await api.post(f"{prefix}/namespaces/{namespace}/jobs", json=body)
     assert created.status_code == 200, created.text
     data = created.json()
-    for key in ("name", "user", "entrypoint", "metadata", "runtimeEnv", "shutdownAfterJobFinishes",
-                "ttlSecondsAfterFinished", "activeDeadlineSeconds", "entrypointNumCpus", "entrypointNumGpus"):
+    for key in (
+        "name",
+        "user",
+        "entrypoint",
+        "metadata",
+        "runtimeEnv",
+        "shutdownAfterJobFinishes",
+        "ttlSecondsAfterFinished",
+        "activeDeadlineSeconds",
+        "entrypointNumCpus",
+        "entrypointNumGpus",
+    ):
         assert data[key] == body[key], key
     assert data["clusterSpec"] == expected_spec(body)
     assert data["createdAt"].endswith("Z")
 
-    cr = await client.CustomObjectsApi(kube).get_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", "test-job")
+    cr = await client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayjobs", "test-job"
+    )
     assert cr["spec"]["runtimeEnvYAML"] == body["runtimeEnv"]
     assert cr["spec"]["entrypointNumGpus"] == 1 and cr["spec"]["activeDeadlineSeconds"] == 120
     assert cr["metadata"]["annotations"] == {"team": "data"}
 
     await client.CustomObjectsApi(kube).patch_namespaced_custom_object_status(
-        "ray.io", "v1", namespace, "rayjobs", "test-job",
-        {"status": {"jobStatus": "RUNNING", "jobDeploymentStatus": "Running", "jobId": "raysubmit_1",
-                    "rayClusterName": "test-job-abcde", "startTime": "2026-01-02T03:04:05Z", "message": "going"}},
+        "ray.io",
+        "v1",
+        namespace,
+        "rayjobs",
+        "test-job",
+        {
+            "status": {
+                "jobStatus": "RUNNING",
+                "jobDeploymentStatus": "Running",
+                "jobId": "raysubmit_1",
+                "rayClusterName": "test-job-abcde",
+                "startTime": "2026-01-02T03:04:05Z",
+                "message": "going",
+            }
+        },
         _content_type="application/merge-patch+json",
     )
     got = (await api.get(f"{prefix}/namespaces/{namespace}/jobs/test-job")).json()
     assert (got["jobStatus"], got["jobDeploymentStatus"], got["jobId"], got["rayClusterName"]) == (
-        "RUNNING", "Running", "raysubmit_1", "test-job-abcde")
+        "RUNNING",
+        "Running",
+        "raysubmit_1",
+        "test-job-abcde",
+    )
     assert got["startTime"] == "2026-01-02T03:04:05Z" and got["message"] == "going"
 
     listed = (await api.get(f"{prefix}/namespaces/{namespace}/jobs")).json()
@@ -52,9 +82,15 @@ async def test_create_get_list_delete(api: httpx.AsyncClient, kube: client.ApiCl
 
 
 async def test_cluster_selector_job(api: httpx.AsyncClient, namespace: str) -> None:
-    body = {"name": "on-existing", "namespace": namespace, "user": "bob", "entrypoint": "python -c 'print(1)'",
-            "clusterSelector": {"ray.io/cluster": "shared"}, "jobSubmitter": {"image": "rayproject/ray:2.46.0", "cpu": "500m"},
-            "metadata": {}}
+    body = {
+        "name": "on-existing",
+        "namespace": namespace,
+        "user": "bob",
+        "entrypoint": "python -c 'print(1)'",
+        "clusterSelector": {"ray.io/cluster": "shared"},
+        "jobSubmitter": {"image": "rayproject/ray:2.46.0", "cpu": "500m"},
+        "metadata": {},
+    }
     response = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["clusterSelector"] == {"ray.io/cluster": "shared"}
@@ -82,7 +118,10 @@ def _change(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 async def test_validation(api: httpx.AsyncClient, namespace: str, change: Any, message: str) -> None:
     response = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=change(payloads.job(namespace)))
     assert response.status_code == 400
-    assert response.json() == {"code": 3, "message": f"{message}: Validate job request failed.: Invalid input error: {message}"}
+    assert response.json() == {
+        "code": 3,
+        "message": f"{message}: Validate job request failed.: Invalid input error: {message}",
+    }
 
 
 async def test_bad_submitter_and_missing_template(api: httpx.AsyncClient, namespace: str) -> None:
@@ -91,7 +130,10 @@ async def test_bad_submitter_and_missing_template(api: httpx.AsyncClient, namesp
     await make_template(api, namespace)
     body = {**payloads.job(namespace), "jobSubmitter": {"image": "x", "cpu": "lots"}}
     bad = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body)
-    assert bad.status_code == 400 and "cpu for ray job submitter lots is not specified correctly" in bad.json()["message"]
+    assert (
+        bad.status_code == 400
+        and "cpu for ray job submitter lots is not specified correctly" in bad.json()["message"]
+    )
     duplicate = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=payloads.job(namespace))
     assert duplicate.status_code == 200
     again = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=payloads.job(namespace))
@@ -105,7 +147,9 @@ async def test_pagination(api: httpx.AsyncClient, namespace: str) -> None:
         assert (await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body)).status_code == 200
     names, token = [], ""
     for _ in range(4):
-        page = (await api.get(f"/apis/v1/namespaces/{namespace}/jobs", params={"limit": 1, "continue": token})).json()
+        page = (
+            await api.get(f"/apis/v1/namespaces/{namespace}/jobs", params={"limit": 1, "continue": token})
+        ).json()
         names += [j["name"] for j in page["jobs"]]
         token = page.get("continue", "")
     assert names == ["job0", "job1", "job2", "job3"] and token == ""

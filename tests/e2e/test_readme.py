@@ -40,7 +40,12 @@ def test_readme_curl_examples_work(backend: Service) -> None:
     for command in readme_commands():
         # The README targets `make run` (port 31888); only the port is changed.
         result = subprocess.run(
-            ["bash", "-c", command.rstrip().replace("localhost:31888", f"localhost:{port}") + " -sS -w '\\n%{http_code}'"],
+            [
+                "bash",
+                "-c",
+                command.rstrip().replace("localhost:31888", f"localhost:{port}")
+                + " -sS -w '\\n%{http_code}'",
+            ],
             capture_output=True,
             text=True,
             timeout=30,

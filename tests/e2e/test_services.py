@@ -18,42 +18,91 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
-async def test_create_get_update_delete(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str) -> None:
+async def test_create_get_update_delete(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
     await make_template(api, namespace)
     body = payloads.service(namespace)
     created = await api.post(f"{prefix}/namespaces/{namespace}/services", json=body)
     assert created.status_code == 200, created.text
     data = created.json()
-    for key in ("name", "namespace", "user", "version", "serveConfigV2", "serviceUnhealthySecondThreshold",
-                "deploymentUnhealthySecondThreshold"):
+    for key in (
+        "name",
+        "namespace",
+        "user",
+        "version",
+        "serveConfigV2",
+        "serviceUnhealthySecondThreshold",
+        "deploymentUnhealthySecondThreshold",
+    ):
         assert data[key] == body[key], key
     assert "deleteAt" not in data and data["createdAt"].endswith("Z")
 
     custom = client.CustomObjectsApi(kube)
     cr = await custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayservices", "test-service")
-    ports = {p["name"] for p in cr["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]}
+    ports = {
+        p["name"]
+        for p in cr["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]
+    }
     assert {"serve", "dashboard-agent"} <= ports
 
-    await custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", {
-        "apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "test-service-raycluster-x"},
-        "spec": {"headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [{"name": "ray-head", "image": "i"}]}}}}})
+    await custom.create_namespaced_custom_object(
+        "ray.io",
+        "v1",
+        namespace,
+        "rayclusters",
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayCluster",
+            "metadata": {"name": "test-service-raycluster-x"},
+            "spec": {
+                "headGroupSpec": {
+                    "rayStartParams": {},
+                    "template": {"spec": {"containers": [{"name": "ray-head", "image": "i"}]}},
+                }
+            },
+        },
+    )
     await custom.patch_namespaced_custom_object_status(
-        "ray.io", "v1", namespace, "rayservices", "test-service",
-        {"status": {"activeServiceStatus": {
-            "rayClusterName": "test-service-raycluster-x",
-            "rayClusterStatus": {"state": "ready", "endpoints": {"serve": "8000"}},
-            "applicationStatuses": {"fruit_app": {"status": "RUNNING", "message": "",
-                                                  "serveDeploymentStatuses": {"MangoStand": {"status": "HEALTHY"}}}}}}},
+        "ray.io",
+        "v1",
+        namespace,
+        "rayservices",
+        "test-service",
+        {
+            "status": {
+                "activeServiceStatus": {
+                    "rayClusterName": "test-service-raycluster-x",
+                    "rayClusterStatus": {"state": "ready", "endpoints": {"serve": "8000"}},
+                    "applicationStatuses": {
+                        "fruit_app": {
+                            "status": "RUNNING",
+                            "message": "",
+                            "serveDeploymentStatuses": {"MangoStand": {"status": "HEALTHY"}},
+                        }
+                    },
+                }
+            }
+        },
         _content_type="application/merge-patch+json",
     )
     got = (await api.get(f"{prefix}/namespaces/{namespace}/services/test-service")).json()
     status = got["rayServiceStatus"]
     assert status["rayClusterName"] == "test-service-raycluster-x" and status["rayClusterState"] == "ready"
     assert status["serviceEndpoint"] == {"serve": "8000"}
-    assert status["serveApplicationStatus"] == [{"name": "fruit_app", "status": "RUNNING", "serveDeploymentStatus": [
-        {"deploymentName": "MangoStand", "status": "HEALTHY"}]}]
+    assert status["serveApplicationStatus"] == [
+        {
+            "name": "fruit_app",
+            "status": "RUNNING",
+            "serveDeploymentStatus": [{"deploymentName": "MangoStand", "status": "HEALTHY"}],
+        }
+    ]
 
-    updated_body = {**body, "serveConfigV2": body["serveConfigV2"].replace("num_replicas: 1", "num_replicas: 2"), "user": "carol"}
+    updated_body = {
+        **body,
+        "serveConfigV2": body["serveConfigV2"].replace("num_replicas: 1", "num_replicas: 2"),
+        "user": "carol",
+    }
     updated = await api.put(f"{prefix}/namespaces/{namespace}/services/test-service", json=updated_body)
     assert updated.status_code == 200, updated.text
     cr = await custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayservices", "test-service")
@@ -64,7 +113,9 @@ async def test_create_get_update_delete(api: httpx.AsyncClient, kube: client.Api
     assert [s["name"] for s in listed["services"]] == ["test-service"]
     assert (await api.delete(f"{prefix}/namespaces/{namespace}/services/test-service")).status_code == 200
     missing = await api.get(f"{prefix}/namespaces/{namespace}/services/test-service")
-    assert missing.status_code == 404 and missing.json()["message"].startswith("Service test-service not found")
+    assert missing.status_code == 404 and missing.json()["message"].startswith(
+        "Service test-service not found"
+    )
 
 
 async def test_update_errors(api: httpx.AsyncClient, namespace: str) -> None:
@@ -82,10 +133,14 @@ async def test_update_errors(api: httpx.AsyncClient, namespace: str) -> None:
     empty_name = await api.put(f"{url}/", json=body)
     assert empty_name.status_code == 400 and empty_name.json()["message"].startswith("Name is empty.")
     no_config = await api.put(f"{url}/test-service", json={**body, "serveConfigV2": ""})
-    assert no_config.status_code == 400 and "serve configuration is not defined" in no_config.json()["message"]
+    assert (
+        no_config.status_code == 400 and "serve configuration is not defined" in no_config.json()["message"]
+    )
 
 
-async def test_racing_updates_never_overwrite_silently(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+async def test_racing_updates_never_overwrite_silently(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
     await make_template(api, namespace)
     body = payloads.service(namespace)
     url = f"/apis/v1/namespaces/{namespace}/services"
@@ -95,8 +150,14 @@ async def test_racing_updates_never_overwrite_silently(api: httpx.AsyncClient, k
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 409}, [r.text for r in responses]
     assert all(r.json()["code"] == 10 for r in responses if r.status_code == 409)
-    winners = [v["deploymentUnhealthySecondThreshold"] for v, r in zip(variants, responses, strict=True) if r.status_code == 200]
-    cr = await client.CustomObjectsApi(kube).get_namespaced_custom_object("ray.io", "v1", namespace, "rayservices", "test-service")
+    winners = [
+        v["deploymentUnhealthySecondThreshold"]
+        for v, r in zip(variants, responses, strict=True)
+        if r.status_code == 200
+    ]
+    cr = await client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayservices", "test-service"
+    )
     assert cr["spec"]["deploymentUnhealthySecondThreshold"] in winners
 
 
@@ -105,7 +166,8 @@ async def test_validation_and_pagination(api: httpx.AsyncClient, namespace: str)
     no_user = await api.post(url, json={**payloads.service(namespace), "user": ""})
     assert no_user.json()["message"] == (
         "User who created the Service is empty. Please specify a valid value.: Validate create service request failed.: "
-        "Invalid input error: User who created the Service is empty. Please specify a valid value.")
+        "Invalid input error: User who created the Service is empty. Please specify a valid value."
+    )
     no_config = await api.post(url, json={**payloads.service(namespace), "serveConfigV2": ""})
     assert no_config.status_code in (400,)
     await make_template(api, namespace)
@@ -124,14 +186,18 @@ async def test_validation_and_pagination(api: httpx.AsyncClient, namespace: str)
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_3a2605a2aecfef4d.txt"
 
 
-async def test_seed_serve_graph_example_is_translated(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+async def test_seed_serve_graph_example_is_translated(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
     """The seed README's user-test-1 payload (serve V1 graph) becomes an equivalent serveConfigV2."""
     text = SEED.read_text()
     start = text.index("curl -X POST 'localhost:31888/apis/v1alpha2/namespaces/ray-system/services'")
-    payload = text[text.index("--data '", start) + len("--data '"): text.index("}'", start) + 1]
+    payload = text[text.index("--data '", start) + len("--data '") : text.index("}'", start) + 1]
     body = json.loads(payload.replace("ray-system", namespace))
     template = {"name": "default-template", "namespace": namespace, "cpu": 2, "memory": 4}
-    assert (await api.post(f"/apis/v1alpha2/namespaces/{namespace}/compute_templates", json=template)).status_code == 200
+    assert (
+        await api.post(f"/apis/v1alpha2/namespaces/{namespace}/compute_templates", json=template)
+    ).status_code == 200
     response = await api.post(f"/apis/v1alpha2/namespaces/{namespace}/services", json=body)
     assert response.status_code == 200, response.text
     config = yaml.safe_load(response.json()["serveConfigV2"])

@@ -16,7 +16,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_unknown_paths_are_json_404(api: httpx.AsyncClient) -> None:
-    for path in ("/", "/apis/v1/nothing", "/apis/v1/image_templates", "/apis/v1/namespaces/ns/image_templates"):
+    for path in (
+        "/",
+        "/apis/v1/nothing",
+        "/apis/v1/image_templates",
+        "/apis/v1/namespaces/ns/image_templates",
+    ):
         response = await api.get(path)
         assert (response.status_code, response.json()) == (404, {"code": 5, "message": "Not Found"}), path
 
@@ -33,9 +38,23 @@ async def test_wrong_method_is_405_unimplemented(api: httpx.AsyncClient, namespa
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"{", b"[]", b"null", b"42", b'"x"', b'{"cpu": "abc"}', b'{"cpu": -1}', b'{"cpu": 1e30}',
-     b'{"cpu": 99999999999999999999999}', b'{"tolerations": {}}', b'{"extendedResources": []}',
-     b'{"name": 5}', b"\xff\xfe", b'{"name": "\\ud800"}'],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b"42",
+        b'"x"',
+        b'{"cpu": "abc"}',
+        b'{"cpu": -1}',
+        b'{"cpu": 1e30}',
+        b'{"cpu": 99999999999999999999999}',
+        b'{"tolerations": {}}',
+        b'{"extendedResources": []}',
+        b'{"name": 5}',
+        b"\xff\xfe",
+        b'{"name": "\\ud800"}',
+    ],
 )
 async def test_bad_template_bodies_are_400(api: httpx.AsyncClient, namespace: str, content: bytes) -> None:
     response = await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", content=content)
@@ -63,8 +82,15 @@ async def test_one_field_in_two_spellings_is_400(api: httpx.AsyncClient, namespa
     assert response.status_code == 400 and "memoryUnit" in response.json()["message"]
 
 
-async def test_unknown_fields_and_output_only_fields_are_ignored(api: httpx.AsyncClient, namespace: str) -> None:
-    body = {**payloads.template(namespace), "numCpus": 3, "createdAt": "2020-01-01T00:00:00Z", "whatever": {"a": 1}}
+async def test_unknown_fields_and_output_only_fields_are_ignored(
+    api: httpx.AsyncClient, namespace: str
+) -> None:
+    body = {
+        **payloads.template(namespace),
+        "numCpus": 3,
+        "createdAt": "2020-01-01T00:00:00Z",
+        "whatever": {"a": 1},
+    }
     response = await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body)
     assert response.status_code == 200 and response.json()["createdAt"] != "2020-01-01T00:00:00Z"
 
@@ -113,23 +139,39 @@ async def test_no_input_causes_a_500(api: httpx.AsyncClient, namespace: str) -> 
             assert response.status_code < 500, (round_, kind, body, response.text)
             assert set(response.json()) >= ({"code", "message"} if response.status_code >= 400 else set())
             if response.status_code == 200:
-                assert (await api.delete(f"/apis/v1/namespaces/{namespace}/{kind}/{response.json()['name']}")).status_code == 200
+                assert (
+                    await api.delete(f"/apis/v1/namespaces/{namespace}/{kind}/{response.json()['name']}")
+                ).status_code == 200
 
 
 async def test_openapi_swagger_metrics_and_request_ids(api: httpx.AsyncClient) -> None:
     schema = (await api.get("/schema/openapi.json")).json()
     operations = {op["operationId"] for methods in schema["paths"].values() for op in methods.values()}
-    assert {"CreateCluster", "GetCluster", "ListCluster", "ListAllClusters", "DeleteCluster", "CreateComputeTemplate",
-            "CreateRayJob", "UpdateRayService", "ListRayServices", "ListAuditEvents"} <= operations
+    assert {
+        "CreateCluster",
+        "GetCluster",
+        "ListCluster",
+        "ListAllClusters",
+        "DeleteCluster",
+        "CreateComputeTemplate",
+        "CreateRayJob",
+        "UpdateRayService",
+        "ListRayServices",
+        "ListAuditEvents",
+    } <= operations
     create = schema["paths"]["/apis/v1/namespaces/{namespace}/clusters"]["post"]
-    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Cluster"}
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Cluster"
+    }
     assert "Cluster" in schema["components"]["schemas"]
     swagger = await api.get("/swagger-ui/", follow_redirects=True)
     assert swagger.status_code == 200 and "/schema/static/swagger-ui-bundle.js" in swagger.text
     assert (await api.get("/schema/static/swagger-ui-bundle.js")).status_code == 200
     await api.get("/apis/v1/clusters")
     metrics = (await api.get("/metrics")).text
-    assert 'kuberay_apiserver_requests_total{code="200",operation="ListAllClusters",protocol="http"}' in metrics
+    assert (
+        'kuberay_apiserver_requests_total{code="200",operation="ListAllClusters",protocol="http"}' in metrics
+    )
     assert "kuberay_apiserver_request_duration_seconds_bucket" in metrics
     response = await api.get("/healthz", headers={"X-Request-Id": "abc123"})
     assert response.status_code == 200 and response.headers["x-request-id"] == "abc123"

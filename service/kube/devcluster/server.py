@@ -19,15 +19,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from service.kube.devcluster.store import (
-    NAMESPACES,
-    RESOURCE_TYPES,
-    ApiError,
-    JsonObj,
-    ResourceType,
-    Selector,
-    Store,
-)
+from service.kube.devcluster.errors import ApiError
+from service.kube.devcluster.resources import NAMESPACES, RESOURCE_TYPES, JsonObj, ResourceType
+from service.kube.devcluster.selectors import Selector
+from service.kube.devcluster.store import Store
 
 logger = logging.getLogger("kuberay_apiserver.devcluster")
 
@@ -103,18 +98,34 @@ def _resource_list(api_version: str) -> JsonObj | None:
     for rtype in RESOURCE_TYPES:
         if rtype.api_version != api_version:
             continue
-        entry: JsonObj = {"name": rtype.plural, "singularName": rtype.singular,
-                          "namespaced": rtype.namespaced, "kind": rtype.kind, "verbs": _VERBS}
+        entry: JsonObj = {
+            "name": rtype.plural,
+            "singularName": rtype.singular,
+            "namespaced": rtype.namespaced,
+            "kind": rtype.kind,
+            "verbs": _VERBS,
+        }
         if rtype.short_names:
             entry["shortNames"] = list(rtype.short_names)
         resources.append(entry)
         if rtype.status_subresource:
-            resources.append({"name": f"{rtype.plural}/status", "singularName": "",
-                              "namespaced": rtype.namespaced, "kind": rtype.kind, "verbs": _STATUS_VERBS})
+            resources.append(
+                {
+                    "name": f"{rtype.plural}/status",
+                    "singularName": "",
+                    "namespaced": rtype.namespaced,
+                    "kind": rtype.kind,
+                    "verbs": _STATUS_VERBS,
+                }
+            )
     if not resources:
         return None
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version,
-            "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": api_version,
+        "resources": resources,
+    }
 
 
 def discovery_document(parts: list[str], server_address: str) -> JsonObj | str | None:
@@ -123,12 +134,23 @@ def discovery_document(parts: list[str], server_address: str) -> JsonObj | str |
     if parts in (["healthz"], ["readyz"], ["livez"]):
         return "ok"
     if parts == ["version"]:
-        return {"major": "1", "minor": "34", "gitVersion": GIT_VERSION, "gitCommit": "devcluster",
-                "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24",
-                "compiler": "gc", "platform": "linux/amd64"}
+        return {
+            "major": "1",
+            "minor": "34",
+            "gitVersion": GIT_VERSION,
+            "gitCommit": "devcluster",
+            "gitTreeState": "clean",
+            "buildDate": "2025-01-01T00:00:00Z",
+            "goVersion": "go1.24",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        }
     if parts == ["api"]:
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+        }
     if parts == ["apis"]:
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_api_group(g) for g in groups]}
     if len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
@@ -179,8 +201,9 @@ async def _read_json(request: web.Request, *, optional: bool = False) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
-        raise ApiError(413, "RequestEntityTooLarge",
-                       f"Request entity too large: limit is {MAX_BODY_BYTES}") from exc
+        raise ApiError(
+            413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY_BYTES}"
+        ) from exc
     if not raw.strip():
         if optional:
             return None
@@ -246,9 +269,12 @@ class Handler:
         if request.method == "PATCH":
             patch_type = _PATCH_TYPES.get(request.content_type)
             if patch_type is None:
-                raise ApiError(415, "UnsupportedMediaType",
-                               f"the body of the request was in an unknown format - accepted media types "
-                               f"include: {', '.join(_PATCH_TYPES)}")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {', '.join(_PATCH_TYPES)}",
+                )
             body = await _read_json(request)
             return _json(self._store.patch(rtype, namespace, name, patch_type, body, sub))
         if request.method == "DELETE" and sub is None:
@@ -259,15 +285,23 @@ class Handler:
                 return _json(result.object)
             # Built-in kinds answer an immediate delete with a Success Status, as real Kubernetes does.
             details = {**rtype.details(name), "uid": result.object["metadata"].get("uid")}
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                          "details": details})
+            return _json(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }
+            )
         raise _method_not_allowed()
 
     async def _watch(self, request: web.Request, target: Target, selector: Selector) -> web.StreamResponse:
         """Stream newline-delimited events until timeoutSeconds, the client leaves or the server stops."""
         timeout = _query_int(request, "timeoutSeconds") or DEFAULT_WATCH_SECONDS
-        watcher = self._store.watch(target.rtype, target.namespace, selector,
-                                    request.query.get("resourceVersion"))
+        watcher = self._store.watch(
+            target.rtype, target.namespace, selector, request.query.get("resourceVersion")
+        )
         response = web.StreamResponse(headers={"Content-Type": _JSON})
         response.enable_chunked_encoding()
         try:
@@ -324,8 +358,9 @@ class DevCluster:
             raise RuntimeError("the dev cluster is already started")
         store = Store()
         # handler_cancellation: a watch handler is cancelled as soon as its client disconnects.
-        runner = web.AppRunner(build_app(store), handler_cancellation=True, access_log=None,
-                               shutdown_timeout=2.0)
+        runner = web.AppRunner(
+            build_app(store), handler_cancellation=True, access_log=None, shutdown_timeout=2.0
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._port)
@@ -338,7 +373,8 @@ class DevCluster:
         self._store, self._runner, self._url = store, runner, f"http://{host}:{port}"
         logger.warning(
             "DEV CLUSTER at %s: an in-memory emulation of the Kubernetes API, NOT a real cluster; "
-            "every object is lost when the process exits", self._url,
+            "every object is lost when the process exits",
+            self._url,
         )
         return self._url
 
@@ -358,10 +394,12 @@ class DevCluster:
             "kind": "Config",
             "clusters": [{"name": "devcluster", "cluster": {"server": self.url}}],
             "users": [{"name": "devcluster", "user": {"token": DUMMY_TOKEN}}],
-            "contexts": [{
-                "name": "devcluster",
-                "context": {"cluster": "devcluster", "user": "devcluster", "namespace": namespace},
-            }],
+            "contexts": [
+                {
+                    "name": "devcluster",
+                    "context": {"cluster": "devcluster", "user": "devcluster", "namespace": namespace},
+                }
+            ],
             "current-context": "devcluster",
             "preferences": {},
         }
