@@ -35,13 +35,16 @@ kube-apiserver: ## Build kube-apiserver and kubectl from Go modules (cached) and
 test-kube: $(STAMP) kube-apiserver ## Tests against a real kube-apiserver + etcd on loopback only
 	$(PY) -m pytest --kube real tests/kubeapi tests/e2e $(PYTEST_ARGS)
 
+bench: $(STAMP) ## Seed 1,000,000 audit rows in SQLite and PostgreSQL and time the audit queries (~3 min)
+	$(PY) -m bench.audit_bench $(BENCH_ARGS)
+
 lint: $(STAMP) ## ruff and mypy
-	$(VENV)/bin/ruff check service tests migrations
-	$(VENV)/bin/ruff format --check service tests migrations
+	$(VENV)/bin/ruff check service tests migrations bench
+	$(VENV)/bin/ruff format --check service tests migrations bench
 	$(VENV)/bin/mypy service
 
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format service tests migrations
 	$(VENV)/bin/ruff check --fix service tests migrations
 
-.PHONY: help install run test chart-test kube-apiserver test-kube lint format
+.PHONY: help install run test chart-test kube-apiserver test-kube bench lint format

@@ -58,7 +58,12 @@ async def query_audit(
     if where.until is not None:
         query = query.where(table.time < where.until)
     if after is not None:
-        query = query.where(or_(table.time < after.time, and_(table.time == after.time, table.id < after.id)))
+        # The redundant `time <= t` gives both databases an index range to start from; the OR alone makes them
+        # scan from the newest row.
+        query = query.where(
+            table.time <= after.time,
+            or_(table.time < after.time, and_(table.time == after.time, table.id < after.id)),
+        )
     query = query.order_by(table.time.desc(), table.id.desc()).limit(limit)
     try:
         async with asyncio.timeout(timeout), sessionmaker() as session:
