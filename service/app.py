@@ -10,6 +10,7 @@ from typing import Any
 
 import swagger_ui_bundle
 from litestar import Litestar, Response, get
+from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.response import Redirect
@@ -150,6 +151,14 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
         logging_config=None,
+        # As upstream's -cors-allow-origin: off unless an origin is configured.
+        cors_config=CORSConfig(
+            allow_origins=[settings.cors_allow_origin],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Accept", "Content-Type", "X-Requested-With", "X-Request-Id"],
+        )
+        if settings.cors_allow_origin
+        else None,
     )
 
 

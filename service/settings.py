@@ -54,6 +54,8 @@ class Settings(msgspec.Struct, kw_only=True):
     """Header (HTTP) and metadata key (gRPC) naming the user an authenticating proxy in front of the service has
     verified, e.g. ``x-remote-user``. It then wins over the body's ``user`` in the audit trail. Empty (default):
     such headers are ignored, since any client could set them."""
+    cors_allow_origin: str = ""
+    """Browser origin allowed to call the API (CORS), e.g. ``https://ray-ui.example.com`` or ``*``; empty: none."""
     watch: bool = True
     """Watch Ray resources so deletions made outside the API are recorded."""
 

@@ -25,6 +25,8 @@ from tests.support.kube_apiserver import REPO_ROOT, RealKubeApiServer, find_bina
 # whose permissions are exactly the chart's ClusterRole (service.kube.rbac.REQUIRED_RULES).
 NO_RBAC_USER = "no-rbac-user"
 SERVICE_USER = "system:serviceaccount:ray-system:kuberay-apiserver"
+# The browser origin the suite's services allow (CORS).
+CORS_ORIGIN = "https://ray-ui.example.com"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,7 +103,13 @@ def backend(request: pytest.FixtureRequest, workdir: Path) -> Iterator[processes
     service_dir.mkdir(exist_ok=True)
     # The suite trusts x-remote-user, as a deployment behind an authenticating proxy would.
     with processes.service(
-        service_dir, url, kubeconfig, env={"KUBERAY_APISERVER_USER_HEADER": "x-remote-user"}
+        service_dir,
+        url,
+        kubeconfig,
+        env={
+            "KUBERAY_APISERVER_USER_HEADER": "x-remote-user",
+            "KUBERAY_APISERVER_CORS_ALLOW_ORIGIN": CORS_ORIGIN,
+        },
     ) as running:
         running.kubeconfig = kubeconfig  # type: ignore[attr-defined]
         running.database_url = url  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from service.converters.errors import BuildError
 from service.converters.events import event_from_kube
 from service.converters.service import service_from_cr, service_to_cr, service_update_cr
 from service.db.records import Action, Records, Resource, as_utc
-from service.errors import AbortedError, ApiError, invalid_input, invalid_input_details, not_found
+from service.errors import AbortedError, invalid_input, invalid_input_details, not_found
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from service.managers.clusters import events_by_object
@@ -137,7 +137,7 @@ class ServiceManager(RayResourceManager[RayService]):
         service_events, cluster_events = await asyncio.gather(
             events_by_object(self.kube, scope, "RayService"), events_by_object(self.kube, scope, "RayCluster")
         )
-        clusters = await asyncio.gather(*(self._active_cluster(cr) for cr in crs))
+        clusters = await self._active_clusters(crs, scope)
         items = []
         for cr, cluster in zip(crs, clusters, strict=True):
             metadata = cr.get("metadata", {})
@@ -152,14 +152,28 @@ class ServiceManager(RayResourceManager[RayService]):
             items.append(service_from_cr(cr, own, cluster, theirs))
         return items
 
-    async def _active_cluster(self, cr: Obj) -> Obj | None:
-        name = _active_cluster_name(cr)
-        if not name:
-            return None
+    async def _active_clusters(self, crs: Sequence[Obj], scope: str | None) -> list[Obj | None]:
+        """The active RayCluster of each service: one GET for a single service, one LIST for a page."""
+        wanted = [(cr["metadata"].get("namespace", ""), _active_cluster_name(cr)) for cr in crs]
+        if not any(name for _, name in wanted):
+            return [None] * len(crs)
+        if len(crs) == 1:
+            namespace, name = wanted[0]
+            try:
+                return [await self.kube.get_ray("rayclusters", namespace, name)]
+            except KubeError:
+                return [
+                    None
+                ]  # the status still names it, but it is gone or unreadable: show the service anyway
         try:
-            return await self.kube.get_ray("rayclusters", cr["metadata"].get("namespace", ""), name)
-        except (KubeError, ApiError):
-            return None  # the status still names it, but it is gone or unreadable: show the service anyway
+            listed = await self.kube.list_ray("rayclusters", scope)
+        except KubeError:
+            return [None] * len(crs)
+        by_key = {
+            (c["metadata"].get("namespace", ""), c["metadata"].get("name", "")): c
+            for c in listed.get("items") or []
+        }
+        return [by_key.get(key) if key[1] else None for key in wanted]
 
     def with_record(self, item: RayService, created_at: str, user: str, deleted_at: str) -> RayService:
         return msgspec.structs.replace(item, created_at=created_at, user=user, delete_at=deleted_at)

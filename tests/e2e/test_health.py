@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+from kubernetes_asyncio import client, config
 
+from tests.e2e import payloads
 from tests.support import processes
 
 
@@ -38,11 +41,42 @@ def test_readyz_turns_503_when_the_database_goes_away(tmp_path: Path, dev_kubeco
         url = processes.create_database(admin_url, "ready")
         with processes.service(tmp_path, url, dev_kubeconfig, grpc=False) as service:
             assert httpx.get(f"{service.url}/readyz").status_code == 200
+            namespace = "ray-system"
+            template = payloads.template(namespace, "db-down-template")
+            assert (
+                httpx.post(
+                    f"{service.url}/apis/v1/namespaces/{namespace}/compute_templates", json=template
+                ).status_code
+                == 200
+            )
             processes.stop_postgres(admin_url)
             response = httpx.get(f"{service.url}/readyz", timeout=30)
             assert response.status_code == 503
             assert response.json()["checks"]["database"].startswith("unavailable")
             assert response.json()["checks"]["kubernetes"] == "ok"
+            # A create whose record cannot be written is undone: no resource without its record.
+            body = payloads.cluster(namespace, "db-down-cluster", "db-down-template")
+            created = httpx.post(
+                f"{service.url}/apis/v1/namespaces/{namespace}/clusters", json=body, timeout=60
+            )
+            assert created.status_code == 503 and created.json()["code"] == 14, created.text
+            assert "was not created" in created.json()["message"]
+            assert asyncio.run(_raycluster_exists(dev_kubeconfig, namespace, "db-down-cluster")) is False
+
+
+async def _raycluster_exists(kubeconfig: Path, namespace: str, name: str) -> bool:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(configuration=cfg) as api:
+        try:
+            await client.CustomObjectsApi(api).get_namespaced_custom_object(
+                "ray.io", "v1", namespace, "rayclusters", name
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+    return True
 
 
 def _dev_cluster_process(kubeconfig: Path) -> subprocess.Popen[bytes]:

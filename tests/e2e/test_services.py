@@ -208,3 +208,62 @@ async def test_seed_serve_graph_example_is_translated(
     assert set(deployments) == {"OrangeStand", "PearStand", "FruitMarket", "DAGDriver"}
     assert deployments["OrangeStand"]["user_config"] == {"price": 2}
     assert deployments["DAGDriver"]["ray_actor_options"] == {"num_cpus": 0.1}
+
+
+async def test_list_shows_each_active_cluster(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
+    """A page of services reads their active clusters in one call and still matches each to its own."""
+    await make_template(api, namespace)
+    custom = client.CustomObjectsApi(kube)
+    for index in range(2):
+        name = f"svc{index}"
+        assert (
+            await api.post(
+                f"/apis/v1/namespaces/{namespace}/services", json=payloads.service(namespace, name)
+            )
+        ).status_code == 200
+        cluster = f"{name}-raycluster"
+        await custom.create_namespaced_custom_object(
+            "ray.io",
+            "v1",
+            namespace,
+            "rayclusters",
+            {
+                "apiVersion": "ray.io/v1",
+                "kind": "RayCluster",
+                "metadata": {"name": cluster},
+                "spec": {
+                    "headGroupSpec": {
+                        "rayStartParams": {},
+                        "template": {"spec": {"containers": [{"name": "ray-head", "image": "i"}]}},
+                    }
+                },
+            },
+        )
+        await custom.patch_namespaced_custom_object_status(
+            "ray.io",
+            "v1",
+            namespace,
+            "rayclusters",
+            cluster,
+            {"status": {"state": f"state-{index}", "endpoints": {"serve": str(8000 + index)}}},
+            _content_type="application/merge-patch+json",
+        )
+        await custom.patch_namespaced_custom_object_status(
+            "ray.io",
+            "v1",
+            namespace,
+            "rayservices",
+            name,
+            {"status": {"activeServiceStatus": {"rayClusterName": cluster}}},
+            _content_type="application/merge-patch+json",
+        )
+    listed = (await api.get(f"/apis/v1/namespaces/{namespace}/services")).json()["services"]
+    assert [
+        (s["name"], s["rayServiceStatus"]["rayClusterState"], s["rayServiceStatus"]["serviceEndpoint"])
+        for s in listed
+    ] == [
+        ("svc0", "state-0", {"serve": "8000"}),
+        ("svc1", "state-1", {"serve": "8001"}),
+    ]

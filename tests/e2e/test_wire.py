@@ -175,3 +175,18 @@ async def test_openapi_swagger_metrics_and_request_ids(api: httpx.AsyncClient) -
     assert "kuberay_apiserver_request_duration_seconds_bucket" in metrics
     response = await api.get("/healthz", headers={"X-Request-Id": "abc123"})
     assert response.status_code == 200 and response.headers["x-request-id"] == "abc123"
+
+
+async def test_cors_for_the_configured_origin_only(api: httpx.AsyncClient) -> None:
+    from tests.conftest import CORS_ORIGIN
+
+    preflight = await api.options(
+        "/apis/v1/clusters",
+        headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers["access-control-allow-origin"] == CORS_ORIGIN
+    listed = await api.get("/apis/v1/clusters", headers={"Origin": CORS_ORIGIN})
+    assert listed.headers["access-control-allow-origin"] == CORS_ORIGIN
+    other = await api.get("/apis/v1/clusters", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
