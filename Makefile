@@ -22,7 +22,12 @@ install: $(STAMP) ## Create .venv and install the service with its development t
 run: $(STAMP) ## Run the service on the dev cluster with embedded SQLite (HTTP :31888, gRPC :31887, like the chart's NodePorts)
 	$(VENV)/bin/kuberay-apiserver serve --dev-cluster --host 127.0.0.1 --http-port 31888 --grpc-port 31887
 
-test: $(STAMP) ## Run every test: unit, dev cluster, end to end on SQLite and PostgreSQL
+tools: ## Install the Debian packages the tests need, build helm and kube-apiserver (each cached after the first time)
+	bash hack/ensure-system-packages.sh
+	bash hack/install-helm.sh >/dev/null
+	bash hack/build-kube-apiserver.sh >/dev/null
+
+test: $(STAMP) tools ## Run every test: unit, dev cluster and real kube-apiserver, SQLite and PostgreSQL, chart, wheel
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 chart-test: $(STAMP) ## Lint and render the Helm chart, lint the Dockerfile (builds helm once into the cache)
@@ -47,4 +52,4 @@ format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format service tests migrations
 	$(VENV)/bin/ruff check --fix service tests migrations
 
-.PHONY: help install run test chart-test kube-apiserver test-kube bench lint format
+.PHONY: help install run tools test chart-test kube-apiserver test-kube bench lint format
