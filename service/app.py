@@ -19,7 +19,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import __version__
 from service.api import audit, clusters, compute_templates, health, jobs, services
-from service.api.deps import Managers
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.gateway import Gateway
 from service.db import migrate
@@ -29,6 +28,7 @@ from service.kube.client import KubeClient, load_configuration
 from service.managers.audit import AuditManager
 from service.managers.clusters import ClusterManager
 from service.managers.jobs import JobManager
+from service.managers.registry import Managers
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
 from service.retention import prune_forever

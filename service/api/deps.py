@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request
 
-from service.managers.audit import AuditManager
-from service.managers.clusters import ClusterManager
 from service.managers.context import RequestContext
-from service.managers.jobs import JobManager
-from service.managers.services import ServiceManager
-from service.managers.templates import ComputeTemplateManager
-
-
-class Managers(msgspec.Struct):
-    templates: ComputeTemplateManager
-    clusters: ClusterManager
-    jobs: JobManager
-    services: ServiceManager
-    audit: AuditManager
+from service.managers.registry import Managers
 
 
 def managers(request: Request[Any, Any, Any]) -> Managers:

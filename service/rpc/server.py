@@ -36,7 +36,7 @@ from service.rpc.servicers import (
 )
 
 if TYPE_CHECKING:
-    from service.api.deps import Managers
+    from service.managers.registry import Managers
 
 log = logging.getLogger("kuberay_apiserver.access")
 

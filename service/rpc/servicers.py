@@ -35,7 +35,7 @@ from service.schemas.job import ListRayJobsResponse, RayJob
 from service.schemas.service import ListRayServicesResponse, RayService
 
 if TYPE_CHECKING:
-    from service.api.deps import Managers
+    from service.managers.registry import Managers
 
 log = logging.getLogger("kuberay_apiserver.rpc")
 
