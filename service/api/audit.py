@@ -9,7 +9,7 @@ from litestar import Request, get
 from service.api.deps import managers
 from service.api.paths import paths, rpc
 from service.managers.audit import build_filter, page_size
-from service.schemas.audit import ListAuditEventsResponse
+from service.schemas.audit import AuditEventDetail, ListAuditEventsResponse
 
 TAGS = ["AuditService"]
 FILTERS = ("user", "resource", "name", "action", "outcome", "since", "until")
@@ -36,4 +36,16 @@ async def list_namespace_audit_events(request: AnyRequest, namespace: str) -> Li
     return await _list(request, namespace)
 
 
-ROUTES = [list_audit_events, list_namespace_audit_events]
+@get(paths("/audit/{event_id:str}"), **rpc("GetAuditEvent"), tags=TAGS)
+async def get_audit_event(request: AnyRequest, event_id: str) -> AuditEventDetail:
+    """One audit event with the spec the request carried."""
+    return await managers(request).audit.get(event_id, None)
+
+
+@get(paths("/namespaces/{namespace:str}/audit/{event_id:str}"), **rpc("GetNamespaceAuditEvent"), tags=TAGS)
+async def get_namespace_audit_event(request: AnyRequest, namespace: str, event_id: str) -> AuditEventDetail:
+    """One audit event of a namespace with the spec the request carried."""
+    return await managers(request).audit.get(event_id, namespace)
+
+
+ROUTES = [list_audit_events, list_namespace_audit_events, get_audit_event, get_namespace_audit_event]

@@ -72,3 +72,18 @@ async def query_audit(
         raise UnavailableError(f"the database did not answer the audit query within {timeout}s") from None
     except SQLAlchemyError as exc:
         raise UnavailableError(f"the audit query failed: {type(exc).__name__}") from None
+
+
+async def get_audit_event(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    event_id: int,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the bound is applied inside, around the whole query
+) -> AuditEventRow | None:
+    """One event by id, or None."""
+    try:
+        async with asyncio.timeout(timeout), sessionmaker() as session:
+            return await session.get(AuditEventRow, event_id)
+    except TimeoutError:
+        raise UnavailableError(f"the database did not answer within {timeout}s") from None
+    except SQLAlchemyError as exc:
+        raise UnavailableError(f"the audit query failed: {type(exc).__name__}") from None

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.db.audit import AuditFilter, Position, query_audit
+from service.db.audit import AuditFilter, Position, get_audit_event, query_audit
 from service.db.records import Action, Outcome, Resource, as_utc
-from service.errors import InvalidInputError
-from service.schemas.audit import AuditEvent, ListAuditEventsResponse
+from service.errors import InvalidInputError, NotFoundError
+from service.schemas.audit import AuditEvent, AuditEventDetail, ListAuditEventsResponse
 from service.schemas.base import format_time
 
 DEFAULT_PAGE_SIZE = 100
@@ -105,9 +105,22 @@ class AuditManager:
             next_token = _encode_token(Position(rows[-1].time, rows[-1].id))
         return ListAuditEventsResponse(events=[to_event(row) for row in rows], next_page_token=next_token)
 
+    async def get(self, raw_id: str, namespace: str | None) -> AuditEventDetail:
+        """One event with its spec snapshot; in a namespace route, only that namespace's events are found."""
+        try:
+            event_id = int(raw_id)
+        except ValueError:
+            raise InvalidInputError(f"invalid audit event id {raw_id!r}: use the id of an event") from None
+        row = await get_audit_event(self._sessionmaker, event_id, self._timeout)
+        if row is None or (namespace is not None and row.namespace != namespace):
+            raise NotFoundError(f"Audit event {raw_id} not found")
+        detail: AuditEventDetail = to_event(row, AuditEventDetail, spec=row.spec)
+        return detail
 
-def to_event(row: Any) -> AuditEvent:
-    return AuditEvent(
+
+def to_event(row: Any, event_type: type[AuditEvent] = AuditEvent, **extra: Any) -> Any:
+    return event_type(
+        **extra,
         id=str(row.id),
         time=format_time(as_utc(row.time)),
         user=row.user,

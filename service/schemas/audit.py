@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from service.schemas.base import ApiStruct
@@ -20,6 +22,12 @@ class AuditEvent(ApiStruct):
     code: int = 0
     message: str = ""
     request_id: str = ""
+
+
+class AuditEventDetail(AuditEvent):
+    """One event with the request's spec as it was sent (camelCase JSON), for ``GET .../audit/{id}``."""
+
+    spec: dict[str, Any] | None = None
 
 
 class ListAuditEventsResponse(ApiStruct):
