@@ -420,14 +420,34 @@ async def test_cli_invalid_filter_prints_the_api_message(
 
 
 async def test_one_event_carries_the_spec_it_recorded(api: httpx.AsyncClient, namespace: str) -> None:
-    body = {"name": "tpl-detail", "namespace": namespace, "cpu": 3, "memory": 6, "user": "dora", "gpu_accelerator": "x/y"}
-    assert (await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body)).status_code == 200
-    (event,) = (await api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"name": "tpl-detail"})).json()["events"]
-    for path in (f"/apis/v1/audit/{event['id']}", f"/apis/v1alpha2/namespaces/{namespace}/audit/{event['id']}"):
+    body = {
+        "name": "tpl-detail",
+        "namespace": namespace,
+        "cpu": 3,
+        "memory": 6,
+        "user": "dora",
+        "gpu_accelerator": "x/y",
+    }
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body)
+    ).status_code == 200
+    (event,) = (
+        await api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"name": "tpl-detail"})
+    ).json()["events"]
+    for path in (
+        f"/apis/v1/audit/{event['id']}",
+        f"/apis/v1alpha2/namespaces/{namespace}/audit/{event['id']}",
+    ):
         detail = (await api.get(path)).json()
         assert {k: v for k, v in detail.items() if k != "spec"} == event
-        assert detail["spec"] == {"name": "tpl-detail", "namespace": namespace, "cpu": 3, "memory": 6, "user": "dora",
-                                  "gpuAccelerator": "x/y"}
+        assert detail["spec"] == {
+            "name": "tpl-detail",
+            "namespace": namespace,
+            "cpu": 3,
+            "memory": 6,
+            "user": "dora",
+            "gpuAccelerator": "x/y",
+        }
     elsewhere = await api.get(f"/apis/v1/namespaces/{namespace}-other/audit/{event['id']}")
     assert elsewhere.status_code == 404 and elsewhere.json()["code"] == 5
     bad = await api.get("/apis/v1/audit/not-a-number")
