@@ -68,6 +68,8 @@ class ResourceRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # Set while a deletion through the API is in flight, so the watcher leaves recording it to the API call.
+    deleting_since: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 

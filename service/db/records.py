@@ -40,6 +40,10 @@ class Resource(enum.StrEnum):
     SERVICES = "services"
 
 
+# How long a flagged deletion is left to its API call; after that (say the replica died) anyone may close it.
+DELETE_IN_FLIGHT = dt.timedelta(seconds=60)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -182,6 +186,40 @@ class Records:
         async with self._transaction("list_deleted") as session:
             return (await session.scalars(query)).all()
 
+    async def begin_delete(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        *,
+        uid: str,
+        user: str,
+        created_at: dt.datetime | None,
+        spec: dict[str, Any] | None,
+    ) -> None:
+        """Flag the live row (adopting a resource created outside the API) before deleting it in Kubernetes."""
+        async with self._transaction("begin_delete") as session:
+            row = await _live_row(session, resource, namespace, name, for_update=True)
+            if row is None:
+                row = ResourceRow(
+                    resource=resource,
+                    namespace=namespace,
+                    name=name,
+                    uid=uid,
+                    user=user,
+                    created_at=created_at or utcnow(),
+                    spec=spec,
+                )
+                session.add(row)
+            row.deleting_since = utcnow()
+
+    async def end_delete(self, resource: Resource, namespace: str, name: str) -> None:
+        """Clear the flag of a deletion that Kubernetes refused."""
+        async with self._transaction("end_delete") as session:
+            row = await _live_row(session, resource, namespace, name)
+            if row is not None:
+                row.deleting_since = None
+
     async def mark_gone(
         self,
         resource: Resource,
@@ -202,6 +240,9 @@ class Records:
             if created_before is not None and as_utc(row.created_at) >= created_before:
                 return False  # too young to judge: its object may have been created after the caller looked
             now = utcnow()
+            if row.deleting_since is not None and now - as_utc(row.deleting_since) < DELETE_IN_FLIGHT:
+                return False  # an API call is deleting it and records that itself
+
             row.deleted_at = now
             if status is not None:
                 row.status = status

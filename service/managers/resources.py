@@ -260,13 +260,24 @@ class RayResourceManager(Generic[T]):
     async def delete(self, ctx: RequestContext, namespace: str, name: str) -> None:
         async def work() -> None:
             cr = await self.fetch(namespace, name, self.texts.delete_wrap)
+            metadata = cr.get("metadata", {})
+            await self.records.begin_delete(
+                self.resource,
+                namespace,
+                name,
+                uid=metadata.get("uid", ""),
+                user=(metadata.get("labels") or {}).get("ray.io/user", ""),
+                created_at=_parse_time(metadata.get("creationTimestamp")),
+                spec=self.snapshot(cr),
+            )
             try:
                 await self.kube.delete_ray(self.plural, namespace, name)
-            except KubeNotFoundError as exc:
-                raise not_found(
-                    f"{self.texts.kind} {name} not found", self.texts.delete_wrap, exc.message
-                ) from None
             except KubeError as exc:
+                await self.records.end_delete(self.resource, namespace, name)
+                if isinstance(exc, KubeNotFoundError):
+                    raise not_found(
+                        f"{self.texts.kind} {name} not found", self.texts.delete_wrap, exc.message
+                    ) from None
                 raise api_error(exc, f"Failed to delete {self.texts.crd_kind} {name}.") from None
             await self._record_delete(ctx, namespace, name, cr)
 

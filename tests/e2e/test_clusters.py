@@ -406,3 +406,46 @@ async def test_proxy_user_header_names_the_actor(api: httpx.AsyncClient, namespa
         ("DELETE", "mallory-proxy"),
         ("CREATE", "mallory-proxy"),
     ]
+
+
+async def test_api_deletion_is_audited_once_despite_the_watcher(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
+    """The watcher also sees deletions made through the API; they must still be audited exactly once."""
+    import asyncio
+
+    from service.watcher import GRACE_SECONDS
+
+    await make_template(api, namespace)
+    for index in range(3):
+        body = payloads.cluster(namespace, f"gone{index}")
+        assert (await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body)).status_code == 200
+    external = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": "external", "labels": {"ray.io/user": "bob"}},
+        "spec": {
+            "headGroupSpec": {
+                "rayStartParams": {},
+                "template": {"spec": {"containers": [{"name": "ray-head", "image": "i"}]}},
+            }
+        },
+    }
+    await custom(kube).create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", external)
+    names = ["gone0", "gone1", "gone2", "external"]
+    responses = await asyncio.gather(
+        *(api.delete(f"/apis/v1/namespaces/{namespace}/clusters/{n}") for n in names)
+    )
+    assert [r.status_code for r in responses] == [200] * 4
+    await asyncio.sleep(GRACE_SECONDS + 1.5)
+    audit = await api.get(
+        f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters", "action": "DELETE"}
+    )
+    deletions = sorted((e["name"], e.get("message", "")) for e in audit.json()["events"])
+    assert deletions == sorted((n, "") for n in names)
+    history = (
+        await api.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"})
+    ).json()
+    assert sorted((c["name"], c["user"]) for c in history["clusters"]) == sorted(
+        [("gone0", "3cpo"), ("gone1", "3cpo"), ("gone2", "3cpo"), ("external", "bob")]
+    )
