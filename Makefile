@@ -40,7 +40,9 @@ kube-apiserver: ## Build kube-apiserver and kubectl from Go modules (cached) and
 test-kube: $(STAMP) kube-apiserver ## Tests against a real kube-apiserver + etcd on loopback only
 	$(PY) -m pytest --kube real tests/kubeapi tests/e2e $(PYTEST_ARGS)
 
-bench: $(STAMP) ## Seed 1,000,000 audit rows in SQLite and PostgreSQL and time the audit queries (~3 min)
+bench: $(STAMP) ## Time the HTTP API on loopback, then audit queries over 1,000,000 rows in SQLite and PostgreSQL (~5 min)
+	$(PY) -m bench.api_bench
+	$(PY) -m bench.api_bench --postgres
 	$(PY) -m bench.audit_bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff and mypy

@@ -12,13 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 def create_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
     """An engine for ``url`` with settings that suit each backend."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
+        # A local file never drops a connection, so no ping on checkout (each would cost a thread hop).
         kwargs["connect_args"] = {"timeout": timeout}
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
+        # Server restarts and idle-connection reapers do drop connections: check before use.
+        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"timeout": timeout, "command_timeout": timeout}
         kwargs["pool_size"] = 10
     return create_async_engine(url, **kwargs)

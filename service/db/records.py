@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import load_only
 
 from service.db.models import AuditEventRow, ResourceRow
 from service.errors import UnavailableError
@@ -159,8 +160,21 @@ class Records:
             )
 
     async def live(self, resource: Resource, namespace: str | None) -> dict[tuple[str, str], ResourceRow]:
-        """Live history rows by (namespace, name)."""
-        query = select(ResourceRow).where(ResourceRow.resource == resource, ResourceRow.deleted_at.is_(None))
+        """Live history rows by (namespace, name), without their (large) spec and status."""
+        query = (
+            select(ResourceRow)
+            .options(
+                load_only(
+                    ResourceRow.namespace,
+                    ResourceRow.name,
+                    ResourceRow.uid,
+                    ResourceRow.user,
+                    ResourceRow.created_at,
+                    ResourceRow.deleted_at,
+                )
+            )
+            .where(ResourceRow.resource == resource, ResourceRow.deleted_at.is_(None))
+        )
         if namespace is not None:
             query = query.where(ResourceRow.namespace == namespace)
         async with self._transaction("list_live") as session:

@@ -27,15 +27,16 @@ _OWNER_KINDS = {"RayJob", "RayService"}
 
 
 async def events_by_object(
-    kube: KubeClient, namespace: str | None, kind: str
+    kube: KubeClient, namespace: str | None, kind: str, name: str = ""
 ) -> dict[tuple[str, str], list[Obj]]:
-    """Events about objects of ``kind``, fetched in one call and grouped by (namespace, name).
+    """Events about objects of ``kind`` (or the one named), fetched in one call, grouped by (namespace, name).
 
     Event lookup failures never fail the request (as upstream): the objects are shown without events.
     """
     grouped: dict[tuple[str, str], list[Obj]] = defaultdict(list)
+    selector = f"regarding.kind={kind},regarding.name={name}" if name else f"regarding.kind={kind}"
     try:
-        events = await kube.list_events(namespace, f"regarding.kind={kind}")
+        events = await kube.list_events(namespace, selector)
     except KubeError:
         return grouped
     for event in events:
@@ -94,7 +95,8 @@ class ClusterManager(RayResourceManager[Cluster]):
             return []
         namespaces = {cr.get("metadata", {}).get("namespace", "") for cr in crs}
         scope = next(iter(namespaces)) if len(namespaces) == 1 else None
-        grouped = await events_by_object(self.kube, scope, "RayCluster")
+        only = crs[0].get("metadata", {}).get("name", "") if len(crs) == 1 else ""
+        grouped = await events_by_object(self.kube, scope, "RayCluster", only)
         items = []
         for cr in crs:
             metadata = cr.get("metadata", {})

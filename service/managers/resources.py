@@ -7,6 +7,7 @@ records, pagination (including history pages) and the error wording shared by th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -177,10 +178,9 @@ class RayResourceManager(Generic[T]):
 
     async def merge(self, crs: Sequence[Obj]) -> list[T]:
         """API messages for live CRs, with createdAt and user from their records."""
-        items = await self.to_api(crs)
-        namespaces = {cr.get("metadata", {}).get("namespace", "") for cr in crs}
-        scope = next(iter(namespaces)) if len(namespaces) == 1 else None
-        rows = await self.records.live(self.resource, scope) if crs else {}
+        if not crs:
+            return []
+        items, rows = await asyncio.gather(self.to_api(crs), self._live_rows(crs))
         merged: list[T] = []
         for cr, item in zip(crs, items, strict=True):
             metadata = cr.get("metadata", {})
@@ -192,6 +192,20 @@ class RayResourceManager(Generic[T]):
             user = row.user if row else labels.get("ray.io/user", "")
             merged.append(self.with_record(item, created, user, metadata.get("deletionTimestamp", "")))
         return merged
+
+    async def _live_rows(self, crs: Sequence[Obj]) -> dict[tuple[str, str], ResourceRow]:
+        """History rows of these CRs: one lookup for a single CR, one query per namespace scope otherwise."""
+        keys = [
+            (cr.get("metadata", {}).get("namespace", ""), cr.get("metadata", {}).get("name", ""))
+            for cr in crs
+        ]
+        if len(keys) == 1:
+            row = await self.records.get_live(self.resource, *keys[0])
+            return {keys[0]: row} if row is not None else {}
+        namespaces = {namespace for namespace, _ in keys}
+        return await self.records.live(
+            self.resource, next(iter(namespaces)) if len(namespaces) == 1 else None
+        )
 
     async def list(
         self, namespace: str | None, limit: int, token: str, include_deleted: bool, wrap: str
