@@ -31,6 +31,7 @@ from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from service.managers.context import RequestContext
 from service.managers.kube_errors import api_error
+from service.managers.recording import recorded
 from service.schemas.base import ApiStruct, convert, format_time, to_builtins
 
 log = logging.getLogger("kuberay_apiserver.managers")
@@ -96,26 +97,7 @@ class RayResourceManager(Generic[T]):
         work: Callable[[], Awaitable[R]],
     ) -> R:
         """Run ``work``; record a failure (in its own transaction) when it raises an API error."""
-        try:
-            return await work()
-        except ApiError as exc:
-            try:
-                await self.records.failure(
-                    action=action,
-                    resource=self.resource,
-                    namespace=namespace,
-                    name=name,
-                    user=user,
-                    spec=spec,
-                    code=int(exc.code),
-                    message=exc.message,
-                    request_id=ctx.request_id,
-                )
-            except ApiError:
-                log.exception(
-                    "could not record a failed %s of %s %s/%s", action, self.resource, namespace, name
-                )
-            raise
+        return await recorded(self.records, self.resource, ctx, action, namespace, name, user, spec, work)
 
     async def create_cr(
         self, ctx: RequestContext, namespace: str, name: str, user: str, body: Obj, spec: Any

@@ -26,6 +26,7 @@ from service.kube.client import KubeClient
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from service.managers.context import RequestContext
 from service.managers.kube_errors import api_error
+from service.managers.recording import recorded
 from service.managers.resources import snapshot_of
 from service.managers.validation import require, validate_namespace
 from service.schemas.base import convert, format_time
@@ -45,7 +46,8 @@ class ComputeTemplateManager:
         wrap = "Validate compute template runtime request failed."
         user = ctx.user_for(template.user)
         spec = snapshot_of(template)
-        try:
+
+        async def work() -> dict[str, Any]:
             validate_namespace(namespace, template.namespace, "defined in the compute template", wrap)
             require(bool(template.name), _NAME_EMPTY, wrap)
             require(template.cpu != 0, "Cpu amount is zero. Please specify a valid value.", wrap)
@@ -70,9 +72,19 @@ class ComputeTemplateManager:
                 raise api_error(
                     exc, f"Failed to create a compute runtime for ({namespace}/{template.name})"
                 ) from None
-        except ApiError as exc:
-            await self._record_failure(ctx, Action.CREATE, namespace, template.name, user, spec, exc)
-            raise
+            return created
+
+        created = await recorded(
+            self.records,
+            Resource.COMPUTE_TEMPLATES,
+            ctx,
+            Action.CREATE,
+            namespace,
+            template.name,
+            user,
+            spec,
+            work,
+        )
         try:
             row = await self.records.success(
                 action=Action.CREATE,
@@ -92,29 +104,6 @@ class ComputeTemplateManager:
             ) from None
         result = compute_template_from_configmap(created)
         return _with_record(result, format_time(as_utc(row.created_at)), row.user, "")
-
-    async def _record_failure(
-        self,
-        ctx: RequestContext,
-        action: Action,
-        namespace: str,
-        name: str,
-        user: str,
-        spec: dict | None,
-        exc: ApiError,
-    ) -> None:
-        with contextlib.suppress(ApiError):
-            await self.records.failure(
-                action=action,
-                resource=Resource.COMPUTE_TEMPLATES,
-                namespace=namespace,
-                name=name,
-                user=user,
-                spec=spec,
-                code=int(exc.code),
-                message=exc.message,
-                request_id=ctx.request_id,
-            )
 
     async def get(self, namespace: str, name: str) -> ComputeTemplate:
         if not name:
@@ -168,7 +157,7 @@ class ComputeTemplateManager:
         return items
 
     async def delete(self, ctx: RequestContext, namespace: str, name: str) -> None:
-        try:
+        async def work() -> dict[str, Any]:
             if not name:
                 raise invalid_input(_NAME_EMPTY)
             try:
@@ -180,9 +169,19 @@ class ComputeTemplateManager:
                 ) from None
             except KubeError as exc:
                 raise api_error(exc, f"failed to delete compute template {name}.") from None
-        except ApiError as exc:
-            await self._record_failure(ctx, Action.DELETE, namespace, name, ctx.principal, None, exc)
-            raise
+            return configmap
+
+        configmap = await recorded(
+            self.records,
+            Resource.COMPUTE_TEMPLATES,
+            ctx,
+            Action.DELETE,
+            namespace,
+            name,
+            ctx.principal,
+            None,
+            work,
+        )
         template = compute_template_from_configmap(configmap)
         await self.records.success(
             action=Action.DELETE,
