@@ -22,8 +22,9 @@ install: $(STAMP) ## Create .venv and install the service with its development t
 run: $(STAMP) ## Run the service on the dev cluster with embedded SQLite (HTTP :31888, gRPC :31887, like the chart's NodePorts)
 	$(VENV)/bin/kuberay-apiserver serve --dev-cluster --host 127.0.0.1 --http-port 31888 --grpc-port 31887
 
-tools: ## Install the Debian packages the tests need, build helm and kube-apiserver (each cached after the first time)
+tools: ## Install the Debian packages the tests need, build helm and kube-apiserver, fetch the CRDs (each cached)
 	bash hack/ensure-system-packages.sh
+	bash hack/fetch-crds.sh >/dev/null
 	bash hack/install-helm.sh >/dev/null
 	bash hack/build-kube-apiserver.sh >/dev/null
 

@@ -3,7 +3,6 @@
 # sure an etcd binary is available, so tests can run against a real API server on loopback.
 #
 # Idempotent: on a cache hit it only prints the binary paths. Bump KUBE_VERSION to rebuild.
-# The Python test helper (tests/support/kube_apiserver.py) reads the pins below from this file.
 #
 # Environment:
 #   XDG_CACHE_HOME   cache root (default ~/.cache); binaries land in $XDG_CACHE_HOME/kuberay-apiserver/bin
@@ -11,11 +10,9 @@
 #   BUILD_JOBS       go build -p (default 2)
 set -euo pipefail
 
-# Newest 1.34 patch the Go module proxy serves (v1.34.6 and v1.34.13+ answer 403 there).
-KUBE_VERSION=v1.34.12
-# etcd built from Go modules (same release as kube-apiserver's etcd client) only when no usable etcd (>= ETCD_MIN_VERSION) is on PATH or installable with apt.
-ETCD_VERSION=v3.6.4
-ETCD_MIN_VERSION=3.4.0
+# The pins (KUBE_VERSION, ETCD_VERSION, ETCD_MIN_VERSION) live in hack/versions.sh.
+# shellcheck source=hack/versions.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/versions.sh"
 
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/kuberay-apiserver"
 BIN_DIR="$CACHE_ROOT/bin"

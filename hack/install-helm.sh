@@ -8,7 +8,9 @@
 #   HELM_VERSION=v3.19.5 bash hack/install-helm.sh
 set -euo pipefail
 
-HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+# shellcheck source=hack/versions.sh
+pin=$(source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/versions.sh" && echo "$HELM_VERSION")
+HELM_VERSION="${HELM_VERSION:-$pin}"
 BIN_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/kuberay-apiserver/bin"
 HELM="$BIN_DIR/helm"
 STAMP="$BIN_DIR/.helm-version"

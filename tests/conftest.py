@@ -19,7 +19,8 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config
 
 from tests.support import processes
-from tests.support.kube_apiserver import REPO_ROOT, RealKubeApiServer, find_binaries
+from tests.support.kube_apiserver import RealKubeApiServer, find_binaries
+from tests.support.tools import crd_dir
 
 # Users of the real kube-apiserver besides its admin: one with no permissions at all, and the service account
 # whose permissions are exactly the chart's ClusterRole (service.kube.rbac.REQUIRED_RULES).
@@ -55,10 +56,7 @@ def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeApiS
     """One etcd + kube-apiserver with the Ray CRDs for the whole session."""
     if find_binaries() is None:
         unavailable("kube-apiserver/kubectl/etcd not built: run `make kube-apiserver`")
-    crd_dir = Path(os.environ.get("KUBERAY_CRD_DIR", REPO_ROOT.parent / "shared" / "crds"))
-    if not any(crd_dir.glob("*.yaml")):
-        unavailable(f"no CRDs in {crd_dir} (set KUBERAY_CRD_DIR)")
-    server = RealKubeApiServer(tmp_path_factory.mktemp("kube-apiserver"), crd_dir)
+    server = RealKubeApiServer(tmp_path_factory.mktemp("kube-apiserver"), crd_dir())
     server.add_token(NO_RBAC_USER, secrets.token_urlsafe(24))
     server.add_token(SERVICE_USER, secrets.token_urlsafe(24))
     server.start()

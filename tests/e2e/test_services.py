@@ -183,17 +183,14 @@ async def test_validation_and_pagination(api: httpx.AsyncClient, namespace: str)
     assert len(snake["services"]) == 3 and "nextPageToken" not in snake
 
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_3a2605a2aecfef4d.txt"
+SEED_SERVICE = Path(__file__).resolve().parents[1] / "data" / "seed" / "service.json"
 
 
 async def test_seed_serve_graph_example_is_translated(
     api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
 ) -> None:
     """The seed README's user-test-1 payload (serve V1 graph) becomes an equivalent serveConfigV2."""
-    text = SEED.read_text()
-    start = text.index("curl -X POST 'localhost:31888/apis/v1alpha2/namespaces/ray-system/services'")
-    payload = text[text.index("--data '", start) + len("--data '") : text.index("}'", start) + 1]
-    body = json.loads(payload.replace("ray-system", namespace))
+    body = json.loads(SEED_SERVICE.read_text().replace("ray-system", namespace))
     template = {"name": "default-template", "namespace": namespace, "cpu": 2, "memory": 4}
     assert (
         await api.post(f"/apis/v1alpha2/namespaces/{namespace}/compute_templates", json=template)

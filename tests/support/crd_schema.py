@@ -1,6 +1,6 @@
 """Validate custom resources against the KubeRay CRDs, as strictly as the Kubernetes API server would accept them.
 
-The CRDs come from ``$KUBERAY_CRD_DIR``, else ``<repo root>/../shared/crds``. Their ``openAPIV3Schema`` is translated
+The CRDs come from ``tests.support.tools.crd_dir()`` (the pinned KubeRay release, or ``$KUBERAY_CRD_DIR``). Their ``openAPIV3Schema`` is translated
 for ``jsonschema``: ``x-kubernetes-int-or-string`` becomes "integer or string", ``x-kubernetes-preserve-unknown-fields``
 allows anything below it, and every other object schema with ``properties`` rejects unknown fields, so a field that
 Kubernetes would silently prune fails validation. The root ``metadata`` is checked leniently (only the shape of
@@ -17,6 +17,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from tests.support.tools import crd_dir
 
 SERVED_VERSION = "v1"
 _MAX_REPORTED = 10
@@ -46,12 +48,6 @@ _CONFIGMAP = {
 
 class CRValidationError(AssertionError):
     """The object would be rejected or pruned by the Kubernetes API server."""
-
-
-def crd_dir() -> Path:
-    if configured := os.environ.get("KUBERAY_CRD_DIR"):
-        return Path(configured)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 
 
 def validate_cr(obj: Mapping[str, Any]) -> None:

@@ -30,6 +30,8 @@ from types import TracebackType
 
 import yaml
 
+from tests.support.tools import cache_bin_dir, pin
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-kube-apiserver.sh"
 ADMIN_USER = "admin"
@@ -41,24 +43,8 @@ ENV_KUBECTL = "KUBERAY_TEST_KUBECTL"
 ENV_ETCD = "KUBERAY_TEST_ETCD"
 
 
-def _script_pin(name: str) -> str | None:
-    """Reads ``NAME=value`` from the build script, so the version pin lives in one place."""
-    try:
-        text = BUILD_SCRIPT.read_text()
-    except OSError:
-        return None
-    match = re.search(rf"^{name}=(\S+)$", text, re.MULTILINE)
-    return match.group(1) if match else None
-
-
-def pinned_kube_version() -> str | None:
-    return _script_pin("KUBE_VERSION")
-
-
-def cache_bin_dir() -> pathlib.Path:
-    """Where the build script puts its binaries (same rule as the script)."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(pathlib.Path.home() / ".cache")
-    return pathlib.Path(root) / "kuberay-apiserver" / "bin"
+def pinned_kube_version() -> str:
+    return pin("KUBE_VERSION")
 
 
 def _executable(path: pathlib.Path | str | None) -> pathlib.Path | None:
@@ -78,7 +64,7 @@ def _find_one(env: str, cached_name: str | None, path_name: str) -> pathlib.Path
 def find_binaries() -> tuple[pathlib.Path, pathlib.Path, pathlib.Path] | None:
     """Returns (kube-apiserver, kubectl, etcd): env override, else the cached build of the pin, else PATH."""
     kube_version = pinned_kube_version()
-    etcd_version = _script_pin("ETCD_VERSION")
+    etcd_version = pin("ETCD_VERSION")
     apiserver = _find_one(
         ENV_KUBE_APISERVER, f"kube-apiserver-{kube_version}" if kube_version else None, "kube-apiserver"
     )
