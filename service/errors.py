@@ -102,6 +102,21 @@ class DeadlineExceededError(ApiError):
     code = Code.DEADLINE_EXCEEDED
 
 
+class OutcomeUnknownError(DeadlineExceededError):
+    """A change was sent to Kubernetes but no answer came back: it may or may not have happened.
+
+    Its audit row stays PENDING until the reconciler looks at Kubernetes and settles it.
+    """
+
+
+class PermissionDeniedError(ApiError):
+    code = Code.PERMISSION_DENIED
+
+
+class UnauthenticatedError(ApiError):
+    code = Code.UNAUTHENTICATED
+
+
 def invalid_input(message: str, wrap: str | None = None) -> InvalidInputError:
     """An invalid-input error worded as upstream composes it.
 

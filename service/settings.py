@@ -58,6 +58,12 @@ class Settings(msgspec.Struct, kw_only=True):
     """Browser origin allowed to call the API (CORS), e.g. ``https://ray-ui.example.com`` or ``*``; empty: none."""
     watch: bool = True
     """Watch Ray resources so deletions made outside the API are recorded."""
+    reconcile_interval: float = 30.0
+    """Seconds between two runs of the reconciler (settles interrupted changes, closes vanished resources)."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's headers before the connection is closed."""
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest request body accepted (413 above it)."""
 
 
 def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -99,15 +99,8 @@ def backend(request: pytest.FixtureRequest, workdir: Path) -> Iterator[processes
         url = f"sqlite+aiosqlite:///{workdir / f'e2e-{uuid.uuid4().hex[:8]}.db'}"
     service_dir = workdir / request.param
     service_dir.mkdir(exist_ok=True)
-    # The suite trusts x-remote-user, as a deployment behind an authenticating proxy would.
     with processes.service(
-        service_dir,
-        url,
-        kubeconfig,
-        env={
-            "KUBERAY_APISERVER_USER_HEADER": "x-remote-user",
-            "KUBERAY_APISERVER_CORS_ALLOW_ORIGIN": CORS_ORIGIN,
-        },
+        service_dir, url, kubeconfig, env={"KUBERAY_APISERVER_CORS_ALLOW_ORIGIN": CORS_ORIGIN}
     ) as running:
         running.kubeconfig = kubeconfig  # type: ignore[attr-defined]
         running.database_url = url  # type: ignore[attr-defined]

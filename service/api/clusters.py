@@ -6,10 +6,12 @@ from typing import Any
 
 from litestar import Request, delete, get, post
 
-from service.api.deps import body, context, managers
-from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import body_of, paths, rpc
-from service.schemas.base import decode
+from service.api.params import Continue, IncludeDeleted, Limit, include_deleted, int_param, str_param
+from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.wire import WireDTO
+from service.errors import invalid_input
+from service.managers.clusters import ClusterManager
+from service.managers.context import Caller
 from service.schemas.cluster import Cluster, ListClustersResponse
 
 TAGS = ["ClusterService"]
@@ -19,43 +21,59 @@ AnyRequest = Request[Any, Any, Any]
 @post(
     paths("/namespaces/{namespace:str}/clusters"),
     **rpc("CreateCluster"),
-    operation_class=body_of("Cluster"),
+    dto=WireDTO[Cluster],
+    return_dto=None,
     status_code=200,
     tags=TAGS,
 )
-async def create_cluster(request: AnyRequest, namespace: str) -> Cluster:
+async def create_cluster(
+    request: AnyRequest, clusters: ClusterManager, caller: Caller, namespace: str, data: Cluster | None = None
+) -> Cluster:
     """Create a RayCluster from compute templates."""
-    cluster = decode(await body(request), Cluster)
-    return await managers(request).clusters.create(context(request), namespace, cluster)
+    return await clusters.create(caller, namespace, data or Cluster(), legacy=is_legacy(request.url.path))
 
 
 @get(paths("/namespaces/{namespace:str}/clusters/{name:str}"), **rpc("GetCluster"), tags=TAGS)
-async def get_cluster(request: AnyRequest, namespace: str, name: str) -> Cluster:
+async def get_cluster(clusters: ClusterManager, namespace: str, name: str) -> Cluster:
     """Get a cluster with its live status and events."""
-    return await managers(request).clusters.get(namespace, name)
+    return await clusters.get(namespace, name)
 
 
-async def _list(request: AnyRequest, namespace: str | None, wrap: str) -> ListClustersResponse:
-    page = await managers(request).clusters.list(
+async def _list(request: AnyRequest, clusters: ClusterManager, namespace: str | None) -> ListClustersResponse:
+    if namespace is not None and ends_with_slash(request.scope):
+        raise invalid_input(clusters.texts.name_empty)
+    page = await clusters.list(
         namespace,
         int_param(request, "limit", "limit"),
         str_param(request, "continue", "continue"),
         include_deleted(request),
-        wrap,
     )
     return ListClustersResponse(clusters=page.items, continue_=page.next_token)
 
 
 @get(paths("/namespaces/{namespace:str}/clusters"), **rpc("ListCluster"), tags=TAGS)
-async def list_clusters(request: AnyRequest, namespace: str) -> ListClustersResponse:
+async def list_clusters(
+    request: AnyRequest,
+    clusters: ClusterManager,
+    namespace: str,
+    limit: Limit = None,
+    continue_: Continue = None,
+    include_deleted_: IncludeDeleted = None,
+) -> ListClustersResponse:
     """List the clusters of a namespace, a page at a time with ``limit`` and ``continue``."""
-    return await _list(request, namespace, "List clusters failed.")
+    return await _list(request, clusters, namespace)
 
 
 @get(paths("/clusters"), **rpc("ListAllClusters"), tags=TAGS)
-async def list_all_clusters(request: AnyRequest) -> ListClustersResponse:
+async def list_all_clusters(
+    request: AnyRequest,
+    clusters: ClusterManager,
+    limit: Limit = None,
+    continue_: Continue = None,
+    include_deleted_: IncludeDeleted = None,
+) -> ListClustersResponse:
     """List the clusters of every namespace."""
-    return await _list(request, None, "List clusters from all namespaces failed.")
+    return await _list(request, clusters, None)
 
 
 @delete(
@@ -64,9 +82,11 @@ async def list_all_clusters(request: AnyRequest) -> ListClustersResponse:
     status_code=200,
     tags=TAGS,
 )
-async def delete_cluster(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
+async def delete_cluster(
+    clusters: ClusterManager, caller: Caller, namespace: str, name: str
+) -> dict[str, Any]:
     """Delete a cluster."""
-    await managers(request).clusters.delete(context(request), namespace, name)
+    await clusters.delete(caller, namespace, name)
     return {}
 
 

@@ -4,53 +4,98 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, delete, get, post
 
-from service.api.deps import body, context, managers
-from service.api.params import include_deleted
-from service.api.paths import body_of, paths, rpc
-from service.schemas.base import decode
+from service.api.params import Extensions, IncludeDeleted, extensions, include_deleted
+from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.wire import WireDTO
+from service.errors import invalid_input
+from service.managers.context import Caller
+from service.managers.templates import ComputeTemplateManager
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
 
 TAGS = ["ComputeTemplateService"]
 AnyRequest = Request[Any, Any, Any]
 
 
+def _view(request: AnyRequest, template: ComputeTemplate, history: bool = False) -> ComputeTemplate:
+    """Upstream's message unless the caller asked for the extension fields (history answers always carry them)."""
+    if history or extensions(request):
+        return template
+    return msgspec.structs.replace(template, created_at="", deleted_at="", user="")
+
+
 @post(
     paths("/namespaces/{namespace:str}/compute_templates"),
     **rpc("CreateComputeTemplate"),
-    operation_class=body_of("ComputeTemplate"),
+    dto=WireDTO[ComputeTemplate],
+    return_dto=None,
     status_code=200,
     tags=TAGS,
 )
-async def create_compute_template(request: AnyRequest, namespace: str) -> ComputeTemplate:
+async def create_compute_template(
+    request: AnyRequest,
+    templates: ComputeTemplateManager,
+    caller: Caller,
+    namespace: str,
+    data: ComputeTemplate | None = None,
+    extensions_: Extensions = None,
+) -> ComputeTemplate:
     """Create a compute template (stored as a ConfigMap) in a namespace."""
-    template = decode(await body(request), ComputeTemplate)
-    return await managers(request).templates.create(context(request), namespace, template)
+    created = await templates.create(
+        caller, namespace, data or ComputeTemplate(), legacy=is_legacy(request.url.path)
+    )
+    return _view(request, created)
 
 
 @get(
-    paths("/namespaces/{namespace:str}/compute_templates/{name:str}"),
-    **rpc("GetComputeTemplate"),
-    tags=TAGS,
+    paths("/namespaces/{namespace:str}/compute_templates/{name:str}"), **rpc("GetComputeTemplate"), tags=TAGS
 )
-async def get_compute_template(request: AnyRequest, namespace: str, name: str) -> ComputeTemplate:
+async def get_compute_template(
+    request: AnyRequest,
+    templates: ComputeTemplateManager,
+    namespace: str,
+    name: str,
+    extensions_: Extensions = None,
+) -> ComputeTemplate:
     """Get a compute template by name."""
-    return await managers(request).templates.get(namespace, name)
+    return _view(request, await templates.get(namespace, name))
+
+
+async def _list(
+    request: AnyRequest, templates: ComputeTemplateManager, namespace: str | None
+) -> ListComputeTemplatesResponse:
+    if namespace is not None and ends_with_slash(request.scope):
+        raise invalid_input(templates.texts.name_empty)
+    history = include_deleted(request)
+    page = await templates.list(namespace, 0, "", history)
+    return ListComputeTemplatesResponse(
+        compute_templates=[_view(request, item, history) for item in page.items]
+    )
 
 
 @get(paths("/namespaces/{namespace:str}/compute_templates"), **rpc("ListComputeTemplates"), tags=TAGS)
-async def list_compute_templates(request: AnyRequest, namespace: str) -> ListComputeTemplatesResponse:
+async def list_compute_templates(
+    request: AnyRequest,
+    templates: ComputeTemplateManager,
+    namespace: str,
+    include_deleted_: IncludeDeleted = None,
+    extensions_: Extensions = None,
+) -> ListComputeTemplatesResponse:
     """List the compute templates of a namespace (with ``includeDeleted=true``, also deleted ones)."""
-    items = await managers(request).templates.list(namespace, include_deleted(request))
-    return ListComputeTemplatesResponse(compute_templates=items)
+    return await _list(request, templates, namespace)
 
 
 @get(paths("/compute_templates"), **rpc("ListAllComputeTemplates"), tags=TAGS)
-async def list_all_compute_templates(request: AnyRequest) -> ListComputeTemplatesResponse:
+async def list_all_compute_templates(
+    request: AnyRequest,
+    templates: ComputeTemplateManager,
+    include_deleted_: IncludeDeleted = None,
+    extensions_: Extensions = None,
+) -> ListComputeTemplatesResponse:
     """List the compute templates of every namespace."""
-    items = await managers(request).templates.list(None, include_deleted(request))
-    return ListComputeTemplatesResponse(compute_templates=items)
+    return await _list(request, templates, None)
 
 
 @delete(
@@ -59,9 +104,11 @@ async def list_all_compute_templates(request: AnyRequest) -> ListComputeTemplate
     status_code=200,
     tags=TAGS,
 )
-async def delete_compute_template(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
+async def delete_compute_template(
+    templates: ComputeTemplateManager, caller: Caller, namespace: str, name: str
+) -> dict[str, Any]:
     """Delete a compute template."""
-    await managers(request).templates.delete(context(request), namespace, name)
+    await templates.delete(caller, namespace, name)
     return {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from litestar import Request, Response
@@ -13,6 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from service.api.edge import observe
 from service.errors import HTTP_STATUS, ApiError, Code
 
 log = logging.getLogger("kuberay_apiserver.api")
@@ -22,44 +24,70 @@ AnyRequest = Request[Any, Any, Any]
 
 def error_response(code: int, message: str, status: int | None = None) -> Response[dict[str, Any]]:
     status = status or HTTP_STATUS.get(code, 500)
-    headers = {"WWW-Authenticate": message} if code == Code.UNAUTHENTICATED else None
+    headers = (
+        {"WWW-Authenticate": message.encode("latin-1", "replace").decode("latin-1")}
+        if code == Code.UNAUTHENTICATED
+        else None
+    )
     return Response({"code": int(code), "message": message}, status_code=status, headers=headers)
 
 
 def on_api_error(request: AnyRequest, exc: ApiError) -> Response[dict[str, Any]]:
-    level = logging.ERROR if exc.http_status >= 500 else logging.INFO
+    level = logging.ERROR if exc.http_status >= 500 and exc.code != Code.UNAVAILABLE else logging.INFO
     log.log(level, "request failed", extra={"code": int(exc.code), "error": exc.message})
     return error_response(exc.code, exc.message)
 
 
+def _unrouted(request: AnyRequest, code: Code, message: str, status: int) -> Response[dict[str, Any]]:
+    """An answer for a request no route took: route middleware never saw it, so count and log it here."""
+    if "route_handler" not in request.scope:
+        observe(request.scope, status, time.perf_counter())
+    return error_response(code, message, status=status)
+
+
 def on_not_found(request: AnyRequest, exc: NotFoundException) -> Response[dict[str, Any]]:
-    return error_response(Code.NOT_FOUND, "Not Found")
+    raw: bytes = request.scope.get("raw_path") or b""
+    if raw.startswith(b"/apis/") and b"%2f" in raw.lower():
+        # An encoded "/" inside a name or namespace: Litestar split it into two segments and found no route.
+        return _unrouted(
+            request,
+            Code.INVALID_ARGUMENT,
+            "a name or namespace in the path contains '/': use a valid name",
+            400,
+        )
+    return _unrouted(request, Code.NOT_FOUND, "Not Found", 404)
 
 
 def on_method_not_allowed(request: AnyRequest, exc: MethodNotAllowedException) -> Response[dict[str, Any]]:
     # The contract corrects upstream's 501 to a real 405, keeping the UNIMPLEMENTED code.
-    return error_response(Code.UNIMPLEMENTED, "Method Not Allowed", status=405)
+    return _unrouted(request, Code.UNIMPLEMENTED, "Method Not Allowed", 405)
 
 
 def on_validation(request: AnyRequest, exc: ValidationException) -> Response[dict[str, Any]]:
     return error_response(Code.INVALID_ARGUMENT, str(exc.detail))
 
 
+_CODES_BY_STATUS = {
+    400: Code.INVALID_ARGUMENT,
+    401: Code.UNAUTHENTICATED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    409: Code.ABORTED,
+    413: Code.RESOURCE_EXHAUSTED,
+    415: Code.INVALID_ARGUMENT,
+    429: Code.RESOURCE_EXHAUSTED,
+    503: Code.UNAVAILABLE,
+}
+
+
 def on_http_exception(request: AnyRequest, exc: HTTPException) -> Response[dict[str, Any]]:
-    if exc.status_code >= 500:
+    if exc.status_code >= 500 and exc.status_code != 503:
         return on_unexpected(request, exc)
-    code = {
-        400: Code.INVALID_ARGUMENT,
-        401: Code.UNAUTHENTICATED,
-        403: Code.PERMISSION_DENIED,
-        404: Code.NOT_FOUND,
-        409: Code.ABORTED,
-        413: Code.RESOURCE_EXHAUSTED,
-        415: Code.INVALID_ARGUMENT,
-        429: Code.RESOURCE_EXHAUSTED,
-        503: Code.UNAVAILABLE,
-    }.get(exc.status_code, Code.INTERNAL if exc.status_code >= 500 else Code.INVALID_ARGUMENT)
-    return error_response(code, str(exc.detail), status=exc.status_code)
+    code = _CODES_BY_STATUS.get(exc.status_code, Code.INVALID_ARGUMENT)
+    message = str(exc.detail)
+    if exc.status_code == 413:
+        message = "the request body is too large"
+    return error_response(code, message, status=exc.status_code)
 
 
 def on_unexpected(request: AnyRequest, exc: Exception) -> Response[dict[str, Any]]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
 
-from service.errors import ApiError
-from service.kube.errors import KubeError
+from service.managers.health import HealthManager
 
 
 @get("/healthz", operation_id="Healthz", tags=["Health"], include_in_schema=False)
@@ -18,27 +16,12 @@ async def healthz() -> Response[str]:
 
 
 @get("/readyz", operation_id="Readyz", tags=["Health"], include_in_schema=False)
-async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """200 when both the database and the Kubernetes API answer; 503 naming the one that does not."""
-    state = request.app.state
-    checks: dict[str, str] = {}
-
-    async def database() -> None:
-        await state.records.ping()
-
-    async def kubernetes() -> None:
-        await state.kube.version()
-
-    for name, check in (("database", database), ("kubernetes", kubernetes)):
-        try:
-            async with asyncio.timeout(state.settings.kube_timeout):
-                await check()
-            checks[name] = "ok"
-        except (ApiError, KubeError, TimeoutError, OSError) as exc:
-            checks[name] = f"unavailable: {getattr(exc, 'message', '') or type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
+async def readyz(health: HealthManager) -> Response[dict[str, Any]]:
+    """200 when the database takes writes and the Kubernetes API answers; 503 naming the one that does not."""
+    result = await health.readiness()
     return Response(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if result.ready else "not ready", "checks": result.checks},
+        status_code=200 if result.ready else 503,
     )
 
 

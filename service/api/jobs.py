@@ -6,11 +6,13 @@ from typing import Any
 
 from litestar import Request, delete, get, post
 
-from service.api.deps import body, context, managers
-from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import body_of, paths, rpc
-from service.schemas.base import decode
-from service.schemas.job import ListRayJobsResponse, RayJob
+from service.api.params import Continue, IncludeDeleted, Limit, include_deleted, int_param, str_param
+from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.wire import WireDTO
+from service.errors import invalid_input
+from service.managers.jobs import JobManager
+from service.managers.context import Caller
+from service.schemas.job import RayJob, ListRayJobsResponse
 
 TAGS = ["RayJobService"]
 AnyRequest = Request[Any, Any, Any]
@@ -19,51 +21,67 @@ AnyRequest = Request[Any, Any, Any]
 @post(
     paths("/namespaces/{namespace:str}/jobs"),
     **rpc("CreateRayJob"),
-    operation_class=body_of("RayJob"),
+    dto=WireDTO[RayJob],
+    return_dto=None,
     status_code=200,
     tags=TAGS,
 )
-async def create_job(request: AnyRequest, namespace: str) -> RayJob:
+async def create_job(
+    request: AnyRequest, jobs: JobManager, caller: Caller, namespace: str, data: RayJob | None = None
+) -> RayJob:
     """Create a RayJob, on its own cluster (clusterSpec) or an existing one (clusterSelector)."""
-    job = decode(await body(request), RayJob)
-    return await managers(request).jobs.create(context(request), namespace, job)
+    return await jobs.create(caller, namespace, data or RayJob(), legacy=is_legacy(request.url.path))
 
 
 @get(paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("GetRayJob"), tags=TAGS)
-async def get_job(request: AnyRequest, namespace: str, name: str) -> RayJob:
+async def get_job(jobs: JobManager, namespace: str, name: str) -> RayJob:
     """Get a job with its live status."""
-    return await managers(request).jobs.get(namespace, name)
+    return await jobs.get(namespace, name)
 
 
-async def _list(request: AnyRequest, namespace: str | None, wrap: str) -> ListRayJobsResponse:
-    page = await managers(request).jobs.list(
+async def _list(request: AnyRequest, jobs: JobManager, namespace: str | None) -> ListRayJobsResponse:
+    if namespace is not None and ends_with_slash(request.scope):
+        raise invalid_input(jobs.texts.name_empty)
+    page = await jobs.list(
         namespace,
         int_param(request, "limit", "limit"),
         str_param(request, "continue", "continue"),
         include_deleted(request),
-        wrap,
     )
     return ListRayJobsResponse(jobs=page.items, continue_=page.next_token)
 
 
 @get(paths("/namespaces/{namespace:str}/jobs"), **rpc("ListRayJobs"), tags=TAGS)
-async def list_jobs(request: AnyRequest, namespace: str) -> ListRayJobsResponse:
+async def list_jobs(
+    request: AnyRequest,
+    jobs: JobManager,
+    namespace: str,
+    limit: Limit = None,
+    continue_: Continue = None,
+    include_deleted_: IncludeDeleted = None,
+) -> ListRayJobsResponse:
     """List the jobs of a namespace, a page at a time with ``limit`` and ``continue``."""
-    return await _list(request, namespace, "List jobs failed.")
+    return await _list(request, jobs, namespace)
 
 
 @get(paths("/jobs"), **rpc("ListAllRayJobs"), tags=TAGS)
-async def list_all_jobs(request: AnyRequest) -> ListRayJobsResponse:
+async def list_all_jobs(
+    request: AnyRequest,
+    jobs: JobManager,
+    limit: Limit = None,
+    continue_: Continue = None,
+    include_deleted_: IncludeDeleted = None,
+) -> ListRayJobsResponse:
     """List the jobs of every namespace."""
-    return await _list(request, None, "List jobs failed.")
+    return await _list(request, jobs, None)
 
 
 @delete(
     paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("DeleteRayJob"), status_code=200, tags=TAGS
 )
-async def delete_job(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
+async def delete_job(jobs: JobManager, caller: Caller, namespace: str, name: str) -> dict[str, Any]:
     """Delete a job."""
-    await managers(request).jobs.delete(context(request), namespace, name)
+    await jobs.delete(caller, namespace, name)
     return {}
 
 

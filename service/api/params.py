@@ -6,7 +6,10 @@ A parameter is found by its proto name or its JSON name; a value that does not p
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from litestar import Request
+from litestar.params import Parameter
 
 from service.errors import InvalidInputError
 
@@ -14,7 +17,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
 
 
-def _raw(request: Request, proto_name: str, json_name: str) -> str | None:
+def _raw(request: Request[Any, Any, Any], proto_name: str, json_name: str) -> str | None:
     values = request.query_params.getall(proto_name, []) + (
         request.query_params.getall(json_name, []) if json_name != proto_name else []
     )
@@ -25,7 +28,7 @@ def _raw(request: Request, proto_name: str, json_name: str) -> str | None:
     return str(values[0])
 
 
-def int_param(request: Request, proto_name: str, json_name: str, bits: int = 64) -> int:
+def int_param(request: Request[Any, Any, Any], proto_name: str, json_name: str, bits: int = 64) -> int:
     raw = _raw(request, proto_name, json_name)
     if raw is None or raw == "":
         return 0
@@ -43,11 +46,11 @@ def int_param(request: Request, proto_name: str, json_name: str, bits: int = 64)
     return value
 
 
-def str_param(request: Request, proto_name: str, json_name: str) -> str:
+def str_param(request: Request[Any, Any, Any], proto_name: str, json_name: str) -> str:
     return _raw(request, proto_name, json_name) or ""
 
 
-def bool_param(request: Request, proto_name: str, json_name: str) -> bool:
+def bool_param(request: Request[Any, Any, Any], proto_name: str, json_name: str) -> bool:
     raw = _raw(request, proto_name, json_name)
     if raw is None or raw == "":
         return False
@@ -61,6 +64,50 @@ def bool_param(request: Request, proto_name: str, json_name: str) -> bool:
     )
 
 
-def include_deleted(request: Request) -> bool:
+def include_deleted(request: Request[Any, Any, Any]) -> bool:
     """The history extension: also list resources deleted through the API."""
     return bool_param(request, "include_deleted", "includeDeleted")
+
+
+def extensions(request: Request[Any, Any, Any]) -> bool:
+    """The switch for fields upstream's messages lack (a compute template's ``createdAt``, ``deletedAt``, ``user``).
+
+    Off by default, so upstream's own clients (which decode strictly) accept every answer.
+    """
+    return bool_param(request, "extensions", "extensions")
+
+
+# Documented query parameters. Handlers declare them so the OpenAPI document lists them; the values are read
+# back from the request by the functions above, which also accept the proto spelling and refuse repeats.
+Limit = Annotated[str | None, Parameter(query="limit", required=False, description="Page size (0: all).")]
+Continue = Annotated[
+    str | None,
+    Parameter(query="continue", required=False, description="The `continue` of the previous page."),
+]
+PageSize = Annotated[
+    str | None, Parameter(query="pageSize", required=False, description="Page size (also `page_size`).")
+]
+PageToken = Annotated[
+    str | None,
+    Parameter(
+        query="pageToken",
+        required=False,
+        description="The previous page's `nextPageToken` (also `page_token`).",
+    ),
+]
+IncludeDeleted = Annotated[
+    str | None,
+    Parameter(
+        query="includeDeleted",
+        required=False,
+        description="Also list resources deleted through the API, from the history (also `include_deleted`).",
+    ),
+]
+Extensions = Annotated[
+    str | None,
+    Parameter(
+        query="extensions",
+        required=False,
+        description="Include fields upstream's messages lack (`createdAt`, `deletedAt`, `user` of templates).",
+    ),
+]

@@ -1,13 +1,43 @@
-"""Route paths: every API route is served under the current prefix and the seed's older one."""
+"""Route paths and options: every API route is served under the current prefix and the seed's older one, named
+after the upstream RPC it implements, with its error answers documented."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
+from litestar.openapi.datastructures import ResponseSpec
+
+from service.schemas.base import ApiStruct
 
 PREFIXES = ("/apis/v1", "/apis/v1alpha2")
+LEGACY_PREFIX = "/apis/v1alpha2"
+
+
+class ErrorBody(ApiStruct):
+    """Every error: a gRPC status code and a message (upstream's ``google.rpc.Status`` without details)."""
+
+    code: int
+    message: str
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+# What any route may answer besides its success: bad input, no identity, no permission, a failed precondition
+# (a missing compute template), not found, conflicts, timeouts, and a dependency that is down.
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    400: _error("Invalid input (code 3) or a failed precondition (code 9)"),
+    401: _error("No valid credentials (code 16)"),
+    403: _error("Not allowed (code 7), or a cross-site request"),
+    404: _error("Not found (code 5)"),
+    405: _error("Method not allowed (code 12)"),
+    409: _error("Already exists (code 6) or changed concurrently (code 10)"),
+    413: _error("Request body too large (code 8)"),
+    500: _error("Internal error (code 13)"),
+    503: _error("The database or the Kubernetes API is unavailable (code 14)"),
+    504: _error("Deadline exceeded (code 4); a change may still have happened"),
+}
 
 
 def paths(suffix: str) -> list[str]:
@@ -24,27 +54,18 @@ def rpc(name: str) -> dict[str, Any]:
     def operation_id(_handler: Any, _method: Any, components: list[Any]) -> str:
         return f"{name}V1alpha2" if "v1alpha2" in components else name
 
-    return {"operation_id": operation_id, "opt": {"rpc": name}}
+    return {"operation_id": operation_id, "opt": {"rpc": name}, "responses": ERROR_RESPONSES}
 
 
-def body_of(schema_name: str) -> type[Operation]:
-    """An OpenAPI operation class documenting a JSON request body of the named component.
+def is_legacy(path: str) -> bool:
+    """Whether a request came in on the seed's ``/apis/v1alpha2`` prefix."""
+    return path.startswith(LEGACY_PREFIX + "/")
 
-    Handlers read the raw body themselves (to accept both field casings, as upstream does), so Litestar cannot
-    infer the body; the component exists because the same message is a response type.
+
+def ends_with_slash(scope: Any) -> bool:
+    """Whether the request path ended in ``/``: upstream reads ``/clusters/`` as the named route with an empty name.
+
+    (Litestar routes ``/clusters/`` like ``/clusters``; only the raw path still shows the slash.)
     """
-
-    @dataclasses.dataclass
-    class BodyOperation(Operation):
-        def __post_init__(self) -> None:
-            self.request_body = RequestBody(
-                content={
-                    "application/json": OpenAPIMediaType(
-                        schema=Reference(f"#/components/schemas/{schema_name}")
-                    )
-                },
-                required=True,
-                description=f"A {schema_name}; camelCase or snake_case field names, enum names or numbers.",
-            )
-
-    return BodyOperation
+    raw: bytes = scope.get("raw_path") or b""
+    return raw.split(b"?", 1)[0].endswith(b"/")

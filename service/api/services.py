@@ -6,10 +6,12 @@ from typing import Any
 
 from litestar import Request, delete, get, post, put
 
-from service.api.deps import body, context, managers
-from service.api.params import include_deleted, int_param, str_param
-from service.api.paths import body_of, paths, rpc
-from service.schemas.base import decode
+from service.api.params import IncludeDeleted, PageSize, PageToken, include_deleted, int_param, str_param
+from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.wire import WireDTO
+from service.errors import invalid_input
+from service.managers.context import Caller
+from service.managers.services import ServiceManager
 from service.schemas.service import ListRayServicesResponse, RayService
 
 TAGS = ["RayServeService"]
@@ -19,55 +21,86 @@ AnyRequest = Request[Any, Any, Any]
 @post(
     paths("/namespaces/{namespace:str}/services"),
     **rpc("CreateRayService"),
-    operation_class=body_of("RayService"),
+    dto=WireDTO[RayService],
+    return_dto=None,
     status_code=200,
     tags=TAGS,
 )
-async def create_service(request: AnyRequest, namespace: str) -> RayService:
+async def create_service(
+    request: AnyRequest,
+    services: ServiceManager,
+    caller: Caller,
+    namespace: str,
+    data: RayService | None = None,
+) -> RayService:
     """Create a RayService from a serve configuration and a cluster spec."""
-    service = decode(await body(request), RayService)
-    return await managers(request).services.create(context(request), namespace, service)
+    result: RayService = await services.create(caller, namespace, data, legacy=is_legacy(request.url.path))
+    return result
 
 
 @put(
     paths("/namespaces/{namespace:str}/services/{name:str}"),
     **rpc("UpdateRayService"),
-    operation_class=body_of("RayService"),
+    dto=WireDTO[RayService],
+    return_dto=None,
     tags=TAGS,
 )
-async def update_service(request: AnyRequest, namespace: str, name: str) -> RayService:
+async def update_service(
+    request: AnyRequest,
+    services: ServiceManager,
+    caller: Caller,
+    namespace: str,
+    name: str,
+    data: RayService | None = None,
+) -> RayService:
     """Replace a RayService's spec; a concurrent change makes it fail with 409 (code 10, ABORTED)."""
-    service = decode(await body(request), RayService)
-    return await managers(request).services.update(context(request), namespace, name, service)
+    return await services.update(caller, namespace, name, data, legacy=is_legacy(request.url.path))
 
 
 @get(paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("GetRayService"), tags=TAGS)
-async def get_service(request: AnyRequest, namespace: str, name: str) -> RayService:
+async def get_service(services: ServiceManager, namespace: str, name: str) -> RayService:
     """Get a service with its live status, events and active cluster."""
-    return await managers(request).services.get(namespace, name)
+    result: RayService = await services.get(namespace, name)
+    return result
 
 
-async def _list(request: AnyRequest, namespace: str | None, wrap: str) -> ListRayServicesResponse:
-    page = await managers(request).services.list(
+async def _list(
+    request: AnyRequest, services: ServiceManager, namespace: str | None
+) -> ListRayServicesResponse:
+    if namespace is not None and ends_with_slash(request.scope):
+        raise invalid_input(services.texts.name_empty)
+    page = await services.list(
         namespace,
         int_param(request, "page_size", "pageSize", bits=32),
         str_param(request, "page_token", "pageToken"),
         include_deleted(request),
-        wrap,
     )
     return ListRayServicesResponse(services=page.items, next_page_token=page.next_token)
 
 
 @get(paths("/namespaces/{namespace:str}/services"), **rpc("ListRayServices"), tags=TAGS)
-async def list_services(request: AnyRequest, namespace: str) -> ListRayServicesResponse:
+async def list_services(
+    request: AnyRequest,
+    services: ServiceManager,
+    namespace: str,
+    page_size: PageSize = None,
+    page_token: PageToken = None,
+    include_deleted_: IncludeDeleted = None,
+) -> ListRayServicesResponse:
     """List the services of a namespace, a page at a time with ``pageSize`` and ``pageToken``."""
-    return await _list(request, namespace, "failed to list rayservice.")
+    return await _list(request, services, namespace)
 
 
 @get(paths("/services"), **rpc("ListAllRayServices"), tags=TAGS)
-async def list_all_services(request: AnyRequest) -> ListRayServicesResponse:
+async def list_all_services(
+    request: AnyRequest,
+    services: ServiceManager,
+    page_size: PageSize = None,
+    page_token: PageToken = None,
+    include_deleted_: IncludeDeleted = None,
+) -> ListRayServicesResponse:
     """List the services of every namespace."""
-    return await _list(request, None, "list all services failed.")
+    return await _list(request, services, None)
 
 
 @delete(
@@ -76,9 +109,11 @@ async def list_all_services(request: AnyRequest) -> ListRayServicesResponse:
     status_code=200,
     tags=TAGS,
 )
-async def delete_service(request: AnyRequest, namespace: str, name: str) -> dict[str, Any]:
+async def delete_service(
+    services: ServiceManager, caller: Caller, namespace: str, name: str
+) -> dict[str, Any]:
     """Delete a service."""
-    await managers(request).services.delete(context(request), namespace, name)
+    await services.delete(caller, namespace, name)
     return {}
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service import vocabulary
 from service.converters.environment import (
     HEAD_RESERVED,
     WORKER_RESERVED,
@@ -26,7 +27,6 @@ from service.converters.pod_template import (
 )
 from service.converters.quantity import QuantityError, canonical_or_same, canonical_quantity
 from service.converters.volumes import mount_from_kube, volume_mount
-from service.kube import labels
 from service.schemas.cluster import Cluster, Environment
 from service.schemas.common import (
     AutoscalerOptions,
@@ -123,7 +123,7 @@ def _head_group(
         out["serviceType"] = head.service_type
     if head.enable_ingress:
         out["enableIngress"] = True
-    out["rayStartParams"] = dict(head.ray_start_params)
+    out["rayStartParams"] = dict(head.ray_start_params or {})
     out["template"] = pod
     return out
 
@@ -208,21 +208,21 @@ def cluster_to_cr(
     """The RayCluster object for ``cluster`` (metadata included), created at ``now``."""
     if cluster.cluster_spec is None:
         raise BuildError("A ClusterSpec object is required. Please specify one.")
-    annotations = {**cluster.annotations, labels.CREATION_TIMESTAMP_ANNOTATION: format_go_time(now)}
-    serve = cluster.annotations.get(labels.ENABLE_SERVE_SERVICE_ANNOTATION) == "true"
+    annotations = {**cluster.annotations, vocabulary.CREATION_TIMESTAMP_ANNOTATION: format_go_time(now)}
+    serve = cluster.annotations.get(vocabulary.ENABLE_SERVE_SERVICE_ANNOTATION) == "true"
     return {
-        "apiVersion": labels.API_VERSION,
-        "kind": labels.RAY_CLUSTER_KIND,
+        "apiVersion": vocabulary.API_VERSION,
+        "kind": vocabulary.RAY_CLUSTER_KIND,
         "metadata": {
             "name": cluster.name,
             "namespace": namespace,
             "labels": {
-                labels.CLUSTER_NAME_LABEL: cluster.name,
-                labels.USER_LABEL: cluster.user,
-                labels.RAY_VERSION_LABEL: cluster.version,
-                labels.ENVIRONMENT_LABEL: Environment(cluster.environment).name,
-                labels.APP_NAME_LABEL: labels.APP_NAME,
-                labels.MANAGED_BY_LABEL: labels.MANAGED_BY,
+                vocabulary.CLUSTER_NAME_LABEL: cluster.name,
+                vocabulary.USER_LABEL: cluster.user,
+                vocabulary.RAY_VERSION_LABEL: cluster.version,
+                vocabulary.ENVIRONMENT_LABEL: Environment(cluster.environment).name,
+                vocabulary.APP_NAME_LABEL: vocabulary.APP_NAME,
+                vocabulary.MANAGED_BY_LABEL: vocabulary.MANAGED_BY,
             },
             "annotations": annotations,
         },
@@ -292,12 +292,16 @@ def cluster_from_cr(cr: Mapping[str, Any], events: Sequence[Event]) -> Cluster:
     return Cluster(
         name=metadata.get("name", ""),
         namespace=metadata.get("namespace", ""),
-        user=cr_labels.get(labels.USER_LABEL, ""),
+        user=cr_labels.get(vocabulary.USER_LABEL, ""),
         # Clusters created outside the API have no version label.
-        version=cr_labels.get(labels.RAY_VERSION_LABEL) or spec.get("rayVersion") or "",
-        environment=Environment.__members__.get(cr_labels.get(labels.ENVIRONMENT_LABEL, ""), Environment.DEV),
+        version=cr_labels.get(vocabulary.RAY_VERSION_LABEL) or spec.get("rayVersion") or "",
+        environment=Environment.__members__.get(
+            cr_labels.get(vocabulary.ENVIRONMENT_LABEL, ""), Environment.DEV
+        ),
         cluster_spec=cluster_spec_from_cr(spec),
-        annotations=dict(metadata.get("annotations") or {}),
+        annotations={
+            k: v for k, v in (metadata.get("annotations") or {}).items() if k != vocabulary.INTENT_ANNOTATION
+        },
         created_at=api_time(metadata.get("creationTimestamp")),
         deleted_at=api_time(metadata.get("deletionTimestamp")),
         cluster_state=status.get("state") or "",

@@ -6,10 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from service import vocabulary
 from service.converters.errors import BuildError
 from service.converters.events import api_time
 from service.converters.quantity import QuantityError, parse_quantity
-from service.kube import labels
 from service.schemas.compute_template import ComputeTemplate, PodToleration
 
 DEFAULT_MEMORY_UNIT = "Gi"
@@ -44,8 +44,8 @@ def compute_template_to_configmap(template: ComputeTemplate, namespace: str) -> 
             "name": template.name,
             "namespace": namespace,
             "labels": {
-                labels.CONFIG_TYPE_LABEL: labels.COMPUTE_TEMPLATE_CONFIG_TYPE,
-                labels.COMPUTE_TEMPLATE_LABEL: template.name,
+                vocabulary.CONFIG_TYPE_LABEL: vocabulary.COMPUTE_TEMPLATE_CONFIG_TYPE,
+                vocabulary.COMPUTE_TEMPLATE_LABEL: template.name,
             },
         },
         "data": data,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from service import vocabulary
 from service.converters.cluster import cluster_spec_from_cr, cluster_spec_to_cr
 from service.converters.errors import BuildError
 from service.converters.events import api_time
 from service.converters.quantity import QuantityError, canonical_or_same, canonical_quantity
-from service.kube import labels
 from service.schemas.compute_template import ComputeTemplate
 from service.schemas.job import RayJob, RayJobSubmitter
 
@@ -24,17 +24,17 @@ def job_to_cr(job: RayJob, namespace: str, templates: Mapping[str, ComputeTempla
         "name": job.name,
         "namespace": namespace,
         "labels": {
-            labels.CLUSTER_NAME_LABEL: job.name,
-            labels.USER_LABEL: job.user,
-            labels.APP_NAME_LABEL: labels.APP_NAME,
-            labels.MANAGED_BY_LABEL: labels.MANAGED_BY,
+            vocabulary.CLUSTER_NAME_LABEL: job.name,
+            vocabulary.USER_LABEL: job.user,
+            vocabulary.APP_NAME_LABEL: vocabulary.APP_NAME,
+            vocabulary.MANAGED_BY_LABEL: vocabulary.MANAGED_BY,
         },
     }
     if job.metadata:
         metadata["annotations"] = dict(job.metadata)
     return {
-        "apiVersion": labels.API_VERSION,
-        "kind": labels.RAY_JOB_KIND,
+        "apiVersion": vocabulary.API_VERSION,
+        "kind": vocabulary.RAY_JOB_KIND,
         "metadata": metadata,
         "spec": _job_spec(job, templates),
     }
@@ -100,7 +100,7 @@ def job_from_cr(cr: Mapping[str, Any]) -> RayJob:
     job = RayJob(
         name=metadata.get("name", ""),
         namespace=metadata.get("namespace", ""),
-        user=(metadata.get("labels") or {}).get(labels.USER_LABEL, ""),
+        user=(metadata.get("labels") or {}).get(vocabulary.USER_LABEL, ""),
         version=(cluster_spec or {}).get("rayVersion") or "",
         entrypoint=spec.get("entrypoint") or "",
         metadata=dict(spec.get("metadata") or {}),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service import vocabulary
 from service.converters.environment import env_from_kube, env_to_kube
 from service.converters.errors import BuildError
 from service.converters.quantity import QuantityError, canonical_quantity
 from service.converters.volumes import volumes_from_kube, volumes_to_kube
-from service.kube import labels
 from service.schemas.common import Capabilities, HeadGroupSpec, SecurityContext, WorkerGroupSpec
 from service.schemas.compute_template import ComputeTemplate, PodToleration
 
@@ -21,8 +21,8 @@ DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # Added by the operator, the network plugins or this server; not the user's.
 SYSTEM_ANNOTATIONS = frozenset(
     {
-        labels.COMPUTE_IMAGE_ANNOTATION,
-        labels.COMPUTE_TEMPLATE_ANNOTATION,
+        vocabulary.COMPUTE_IMAGE_ANNOTATION,
+        vocabulary.COMPUTE_TEMPLATE_ANNOTATION,
         "openshift.io/scc",
         "cni.projectcalico.org/podIP",
         "cni.projectcalico.org/podIPs",
@@ -36,8 +36,8 @@ SYSTEM_ANNOTATIONS = frozenset(
 SYSTEM_LABELS = frozenset(
     {
         "app.kubernetes.io/created-by",
-        labels.APP_NAME_LABEL,
-        labels.RAY_CLUSTER_LABEL,
+        vocabulary.APP_NAME_LABEL,
+        vocabulary.RAY_CLUSTER_LABEL,
         "ray.io/cluster-dashboard",
         "ray.io/group",
         "ray.io/identifier",
@@ -156,8 +156,8 @@ def build_pod_template(
         spec["imagePullSecrets"] = [{"name": group.image_pull_secret}]
     metadata: dict[str, Any] = {
         "annotations": {
-            labels.COMPUTE_TEMPLATE_ANNOTATION: group.compute_template,
-            labels.COMPUTE_IMAGE_ANNOTATION: group.image,
+            vocabulary.COMPUTE_TEMPLATE_ANNOTATION: group.compute_template,
+            vocabulary.COMPUTE_IMAGE_ANNOTATION: group.image,
             **group.annotations,
         }
     }
@@ -186,8 +186,8 @@ def group_fields_from_kube(
     service_account = spec.get("serviceAccountName") or ""
     pull_secrets = spec.get("imagePullSecrets") or []
     return {
-        "compute_template": annotations.get(labels.COMPUTE_TEMPLATE_ANNOTATION, ""),
-        "image": annotations.get(labels.COMPUTE_IMAGE_ANNOTATION, ""),
+        "compute_template": annotations.get(vocabulary.COMPUTE_TEMPLATE_ANNOTATION, ""),
+        "image": annotations.get(vocabulary.COMPUTE_IMAGE_ANNOTATION, ""),
         "volumes": volumes_from_kube(spec.get("volumes"), container.get("volumeMounts")),
         "annotations": {k: v for k, v in annotations.items() if k not in SYSTEM_ANNOTATIONS},
         "labels": {k: v for k, v in (metadata.get("labels") or {}).items() if k not in SYSTEM_LABELS},

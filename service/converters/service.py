@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
+from service import vocabulary
 from service.converters.cluster import cluster_spec_from_cr, cluster_spec_to_cr, format_go_time
 from service.converters.errors import BuildError
 from service.converters.events import api_time
-from service.kube import labels
 from service.schemas.common import Event
 from service.schemas.compute_template import ComputeTemplate
 from service.schemas.service import (
@@ -55,17 +55,17 @@ def service_to_cr(
     if service.deployment_unhealthy_second_threshold > 0:
         spec["deploymentUnhealthySecondThreshold"] = service.deployment_unhealthy_second_threshold
     return {
-        "apiVersion": labels.API_VERSION,
-        "kind": labels.RAY_SERVICE_KIND,
+        "apiVersion": vocabulary.API_VERSION,
+        "kind": vocabulary.RAY_SERVICE_KIND,
         "metadata": {
             "name": service.name,
             "namespace": namespace,
             "labels": {
-                labels.USER_LABEL: service.user,
-                labels.APP_NAME_LABEL: labels.APP_NAME,
-                labels.MANAGED_BY_LABEL: labels.MANAGED_BY,
+                vocabulary.USER_LABEL: service.user,
+                vocabulary.APP_NAME_LABEL: vocabulary.APP_NAME,
+                vocabulary.MANAGED_BY_LABEL: vocabulary.MANAGED_BY,
             },
-            "annotations": {labels.CREATION_TIMESTAMP_ANNOTATION: format_go_time(now)},
+            "annotations": {vocabulary.CREATION_TIMESTAMP_ANNOTATION: format_go_time(now)},
         },
         "spec": spec,
     }
@@ -81,7 +81,7 @@ def service_update_cr(
     """The object that replaces ``existing`` (a full update): only an update timestamp as annotation."""
     cr = service_to_cr(service, namespace, templates, now)
     metadata = cr["metadata"]
-    metadata["annotations"] = {labels.UPDATE_TIMESTAMP_ANNOTATION: format_go_time(now)}
+    metadata["annotations"] = {vocabulary.UPDATE_TIMESTAMP_ANNOTATION: format_go_time(now)}
     if resource_version := (existing.get("metadata") or {}).get("resourceVersion"):
         metadata["resourceVersion"] = resource_version
     return cr
@@ -104,7 +104,7 @@ def service_from_cr(
     return RayService(
         name=metadata.get("name", ""),
         namespace=metadata.get("namespace", ""),
-        user=(metadata.get("labels") or {}).get(labels.USER_LABEL, ""),
+        user=(metadata.get("labels") or {}).get(vocabulary.USER_LABEL, ""),
         version=(cluster_config or {}).get("rayVersion") or "",
         serve_config_v2=spec.get("serveConfigV2") or "",
         cluster_spec=cluster_spec_from_cr(cluster_config) if cluster_config is not None else None,

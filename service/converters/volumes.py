@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service import vocabulary
 from service.converters.errors import BuildError
 from service.converters.quantity import QuantityError, canonical_or_same, canonical_quantity
-from service.kube import labels
 from service.schemas.common import AccessMode, HostPathType, MountPropagationMode, Volume, VolumeType
 
 _PROPAGATION = {
@@ -84,7 +84,7 @@ def _claim_template(volume: Volume) -> dict[str, Any]:
     }
     if volume.storage_class_name:
         spec["storageClassName"] = volume.storage_class_name
-    return {"metadata": {"labels": {labels.MANAGED_BY_LABEL: labels.MANAGED_BY}}, "spec": spec}
+    return {"metadata": {"labels": {vocabulary.MANAGED_BY_LABEL: vocabulary.MANAGED_BY}}, "spec": spec}
 
 
 def _empty_dir(volume: Volume) -> dict[str, Any]:

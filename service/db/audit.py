@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
 import msgspec
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db.models import AuditEventRow
-from service.errors import UnavailableError
+from service.db.session import Database
 
 
 class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,11 +31,7 @@ class Position(msgspec.Struct, frozen=True):
 
 
 async def query_audit(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    where: AuditFilter,
-    limit: int,
-    after: Position | None = None,
-    timeout: float = 10.0,  # noqa: ASYNC109 - the bound is applied inside, around the whole query
+    db: Database, where: AuditFilter, limit: int, after: Position | None = None
 ) -> Sequence[AuditEventRow]:
     """Up to ``limit`` events matching ``where``, newest first, strictly after ``after``."""
     table = AuditEventRow
@@ -65,25 +58,11 @@ async def query_audit(
             or_(table.time < after.time, and_(table.time == after.time, table.id < after.id)),
         )
     query = query.order_by(table.time.desc(), table.id.desc()).limit(limit)
-    try:
-        async with asyncio.timeout(timeout), sessionmaker() as session:
-            return (await session.scalars(query)).all()
-    except TimeoutError:
-        raise UnavailableError(f"the database did not answer the audit query within {timeout}s") from None
-    except SQLAlchemyError as exc:
-        raise UnavailableError(f"the audit query failed: {type(exc).__name__}") from None
+    async with db.transaction("audit_query") as session:
+        return (await session.scalars(query)).all()
 
 
-async def get_audit_event(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    event_id: int,
-    timeout: float = 10.0,  # noqa: ASYNC109 - the bound is applied inside, around the whole query
-) -> AuditEventRow | None:
+async def get_audit_event(db: Database, event_id: int) -> AuditEventRow | None:
     """One event by id, or None."""
-    try:
-        async with asyncio.timeout(timeout), sessionmaker() as session:
-            return await session.get(AuditEventRow, event_id)
-    except TimeoutError:
-        raise UnavailableError(f"the database did not answer within {timeout}s") from None
-    except SQLAlchemyError as exc:
-        raise UnavailableError(f"the audit query failed: {type(exc).__name__}") from None
+    async with db.transaction("audit_get") as session:
+        return await session.get(AuditEventRow, event_id)

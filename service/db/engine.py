@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
@@ -17,7 +17,18 @@ def create_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
         # A local file never drops a connection, so no ping on checkout (each would cost a thread hop).
         kwargs["connect_args"] = {"timeout": timeout}
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = int(timeout * 1000)
+
+        def pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets readers run beside the single writer; busy_timeout waits (within the call's own bound)
+            # instead of failing at once when another process holds the file.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        event.listen(engine.sync_engine, "connect", pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         # Server restarts and idle-connection reapers do drop connections: check before use.
@@ -25,16 +36,3 @@ def create_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": timeout, "command_timeout": timeout}
         kwargs["pool_size"] = 10
     return create_async_engine(url, **kwargs)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the single writer; busy_timeout waits instead of failing on a lock.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)

@@ -27,7 +27,11 @@ class Base(DeclarativeBase):
 
 
 class AuditEventRow(Base):
-    """One create, update or delete attempted through the API, successful or not."""
+    """One create, update or delete attempted through the API: announced (PENDING), then settled.
+
+    A change that reaches Kubernetes is written before the call (outcome PENDING, its id stamped on the object)
+    and settled after it, by the request or, after a crash, by the reconciler.
+    """
 
     __tablename__ = "audit_events"
 
@@ -43,8 +47,18 @@ class AuditEventRow(Base):
     code: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
+    uid: Mapped[str] = mapped_column(String(64), default="")
+    """The Kubernetes uid of the object changed (known once the change is settled, or before a delete)."""
+    resource_version: Mapped[str] = mapped_column(String(64), default="")
+    """The object's resourceVersion after the change."""
+    previous_resource_version: Mapped[str] = mapped_column(String(64), default="")
+    """The resourceVersion the change replaced (updates): successive updates of one object form a chain."""
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The spec the change replaced (updates), for "what changed"."""
 
     __table_args__ = (
+        # The reconciler looks for unsettled changes.
+        Index("ix_audit_events_outcome_time", "outcome", "time"),
         # Newest-first pages, alone or after one equality filter; `id` breaks ties in the page order.
         Index("ix_audit_events_time_id", "time", "id"),
         Index("ix_audit_events_user_time", "user", "time", "id"),
@@ -68,8 +82,6 @@ class ResourceRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-    # Set while a deletion through the API is in flight, so the watcher leaves recording it to the API call.
-    deleting_since: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
@@ -77,3 +89,12 @@ class ResourceRow(Base):
         Index("ix_resources_lookup", "resource", "namespace", "name", "deleted_at"),
         Index("ix_resources_deleted", "resource", "deleted_at"),
     )
+
+
+class HeartbeatRow(Base):
+    """One row the readiness check rewrites, to prove the database takes writes (not only reads)."""
+
+    __tablename__ = "heartbeat"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    beat_at: Mapped[dt.datetime]

@@ -1,48 +1,30 @@
-"""Reading and writing the audit trail and the resource history.
+"""The audit trail and the history of every resource: each write is one short transaction of its own.
 
-Every public method runs in its own short transaction bounded by a timeout: a failure record must survive the
-failed request that produced it, and a hung database must become a 503, not a hung request.
+A change through the API is *announced* (an audit row in state PENDING) before Kubernetes is asked and *settled*
+after (SUCCESS with the history row updated in the same transaction, or FAILURE). A refused request (bad input,
+no permission) is one FAILURE row. Deletions nobody announced (kubectl, the operator, TTLs) are recorded by
+``mark_gone``, which leaves alone any object whose deletion an API call has announced, so each deletion is
+audited exactly once, also with several replicas and the watcher racing the request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import enum
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import msgspec
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
-from service.db.models import AuditEventRow, ResourceRow
-from service.errors import UnavailableError
-from service.metrics import DB_ERRORS
+from service.db.models import AuditEventRow, HeartbeatRow, ResourceRow
+from service.db.session import Database
+from service.vocabulary import Action, Outcome, Resource
 
-
-class Action(enum.StrEnum):
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
-
-
-class Outcome(enum.StrEnum):
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-
-
-class Resource(enum.StrEnum):
-    COMPUTE_TEMPLATES = "computeTemplates"
-    CLUSTERS = "clusters"
-    JOBS = "jobs"
-    SERVICES = "services"
-
-
-# How long a flagged deletion is left to its API call; after that (say the replica died) anyone may close it.
-DELETE_IN_FLIGHT = dt.timedelta(seconds=60)
+NAME_COLUMN = 253
+SHORT_COLUMN = 64
+OUTSIDE_MESSAGE = "deleted outside the API (noticed by the service)"
 
 
 def utcnow() -> dt.datetime:
@@ -54,110 +36,150 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
+def fit(value: str, size: int = NAME_COLUMN) -> str:
+    """``value`` made storable in a column of ``size``: NULs (PostgreSQL refuses them) dropped, cut to size."""
+    value = value.replace("\x00", "")
+    return value if len(value) <= size else value[: size - 3] + "..."
+
+
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    """One change asked of the API: who wants to do what to which resource."""
+
+    action: Action
+    resource: Resource
+    namespace: str
+    name: str
+    user: str = ""
+    spec: dict[str, Any] | None = None
+    request_id: str = ""
+
+
+class Observed(msgspec.Struct, frozen=True, kw_only=True):
+    """What Kubernetes said about the object after (or, for a delete, before) the change."""
+
+    uid: str = ""
+    resource_version: str = ""
+    created_at: dt.datetime | None = None
+    """The object's creationTimestamp (for objects created outside the API, which get a history row late)."""
+    owner: str = ""
+    """The ``ray.io/user`` label, the only record of who made an object created outside the API."""
+    spec: dict[str, Any] | None = None
+    """The object's spec in API form, for history rows of objects created outside the API."""
+    status: dict[str, Any] | None = None
+
+
 class Records:
     """The service's SQL records."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], timeout: float = 10.0) -> None:
-        self._sessionmaker = sessionmaker
-        self._timeout = timeout
-
-    @asynccontextmanager
-    async def _transaction(self, operation: str) -> AsyncIterator[AsyncSession]:
-        try:
-            async with asyncio.timeout(self._timeout), self._sessionmaker() as session, session.begin():
-                yield session
-        except TimeoutError:
-            DB_ERRORS.labels(operation=operation).inc()
-            raise UnavailableError(
-                f"the database did not answer within {self._timeout}s ({operation})"
-            ) from None
-        except (SQLAlchemyError, OSError) as exc:
-            DB_ERRORS.labels(operation=operation).inc()
-            raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def ping(self) -> None:
-        async with self._transaction("ping") as session:
-            await session.execute(text("SELECT 1"))
+        """Prove the database takes writes: rewrite the heartbeat row (a read-only database fails here)."""
+        async with self.db.transaction("heartbeat", write=True) as session:
+            await session.execute(update(HeartbeatRow).where(HeartbeatRow.id == 1).values(beat_at=utcnow()))
 
-    async def success(
+    # -- changes -------------------------------------------------------------------------------------------------
+
+    async def refuse(self, change: Change, code: int, message: str) -> None:
+        """Record an attempt refused before it reached Kubernetes."""
+        async with self.db.transaction("record_refusal", write=True) as session:
+            session.add(_row(change, Outcome.FAILURE, code=code, message=message))
+
+    async def announce(
+        self, change: Change, *, uid: str = "", previous_resource_version: str = "", previous: Any = None
+    ) -> int:
+        """Write the PENDING row of a change about to be sent to Kubernetes; returns its id (the intent id)."""
+        row = _row(change, Outcome.PENDING, uid=uid)
+        row.previous_resource_version = fit(previous_resource_version, SHORT_COLUMN)
+        row.previous = previous
+        async with self.db.transaction("announce", write=True) as session:
+            session.add(row)
+            await session.flush()
+            return int(row.id)
+
+    async def fail(self, intent_id: int, code: int, message: str) -> None:
+        """Settle a PENDING change as failed (Kubernetes refused it, or it was interrupted)."""
+        async with self.db.transaction("settle_failure", write=True) as session:
+            await session.execute(
+                update(AuditEventRow)
+                .where(AuditEventRow.id == intent_id, AuditEventRow.outcome == Outcome.PENDING)
+                .values(outcome=Outcome.FAILURE, code=code, message=fit(message, 4000))
+            )
+
+    async def succeed(self, intent_id: int, observed: Observed) -> ResourceRow | None:
+        """Settle a PENDING change as done and bring the resource's history up to date, in one transaction.
+
+        Returns the history row (None when the change was already settled, say by the reconciler).
+        """
+        async with self.db.transaction("settle_success", write=True) as session:
+            intent = await session.get(AuditEventRow, intent_id, with_for_update=True)
+            if intent is None or intent.outcome != Outcome.PENDING:
+                return None
+            intent.outcome = Outcome.SUCCESS
+            intent.uid = fit(observed.uid or intent.uid, SHORT_COLUMN)
+            intent.resource_version = fit(observed.resource_version, SHORT_COLUMN)
+            return await _apply_to_history(session, intent, observed)
+
+    async def pending(self, older_than: dt.datetime) -> Sequence[AuditEventRow]:
+        """Changes announced before ``older_than`` and never settled (their request died or timed out)."""
+        query = (
+            select(AuditEventRow)
+            .where(AuditEventRow.outcome == Outcome.PENDING, AuditEventRow.time < older_than)
+            .order_by(AuditEventRow.id)
+            .limit(500)
+        )
+        async with self.db.transaction("list_pending") as session:
+            return (await session.scalars(query)).all()
+
+    # -- deletions nobody announced --------------------------------------------------------------------------
+
+    async def mark_gone(
         self,
-        *,
-        action: Action,
         resource: Resource,
         namespace: str,
         name: str,
-        user: str,
-        spec: dict[str, Any] | None,
+        *,
         uid: str = "",
         status: dict[str, Any] | None = None,
-        created_at: dt.datetime | None = None,
-        request_id: str = "",
-        time: dt.datetime | None = None,
-    ) -> ResourceRow:
-        """Record a successful change and update the resource's history row, in one transaction."""
-        now = time or utcnow()
-        async with self._transaction("record_success") as session:
-            session.add(
-                _event(now, action, resource, namespace, name, user, spec, Outcome.SUCCESS, 0, "", request_id)
-            )
-            row = await _live_row(session, resource, namespace, name)
-            if action is Action.DELETE and row is None and uid:
-                # The watcher may have seen the deletion first and closed the row already.
-                row = await _row_by_uid(session, resource, uid)
-            if action is Action.CREATE or row is None:
-                if row is not None:  # a stale live row (deleted outside the API): close it first
-                    row.deleted_at = now
-                row = ResourceRow(
-                    resource=resource,
-                    namespace=namespace,
-                    name=name,
-                    uid=uid,
-                    user=user,
-                    created_at=created_at or now,
-                    spec=spec,
-                )
-                session.add(row)
-            if action is Action.UPDATE:
-                row.spec = spec
-                row.updated_at = now
-                row.uid = uid or row.uid
-            if action is Action.DELETE:
-                row.deleted_at = row.deleted_at or now
-                row.status = status or row.status
-                if spec is not None:
-                    row.spec = spec
-        return row
+        created_before: dt.datetime | None = None,
+    ) -> bool:
+        """Close the live history row of a resource that disappeared without an API call, and audit that once.
 
-    async def failure(
-        self,
-        *,
-        action: Action,
-        resource: Resource,
-        namespace: str,
-        name: str,
-        user: str,
-        spec: dict[str, Any] | None,
-        code: int,
-        message: str,
-        request_id: str = "",
-    ) -> None:
-        """Record a failed attempt, in a transaction of its own."""
-        async with self._transaction("record_failure") as session:
-            session.add(
-                _event(
-                    utcnow(),
-                    action,
-                    resource,
-                    namespace,
-                    name,
-                    user,
-                    spec,
-                    Outcome.FAILURE,
-                    code,
-                    message,
-                    request_id,
+        Returns False when there was nothing to close: unknown or already closed, a newer object of that name,
+        a row younger than ``created_before`` (its object may postdate the caller's look), or a deletion that
+        an API call announced (that call, or the reconciler, records it).
+        """
+        async with self.db.transaction("mark_gone", write=True) as session:
+            row = await _live_row(session, resource, namespace, name, lock=True)
+            if row is None or (uid and row.uid and row.uid != uid):
+                return False
+            if created_before is not None and as_utc(row.created_at) >= created_before:
+                return False
+            announced = await session.scalar(
+                select(AuditEventRow.id)
+                .where(
+                    AuditEventRow.outcome == Outcome.PENDING,
+                    AuditEventRow.action == Action.DELETE,
+                    AuditEventRow.resource == resource,
+                    AuditEventRow.namespace == namespace,
+                    AuditEventRow.name == name,
                 )
+                .limit(1)
             )
+            if announced is not None:
+                return False
+            now = utcnow()
+            row.deleted_at = now
+            if status is not None:
+                row.status = status
+            gone = Change(action=Action.DELETE, resource=resource, namespace=namespace, name=name)
+            event = _row(gone, Outcome.SUCCESS, message=OUTSIDE_MESSAGE, uid=row.uid)
+            event.time = now
+            session.add(event)
+            return True
+
+    # -- reads ---------------------------------------------------------------------------------------------------
 
     async def live(self, resource: Resource, namespace: str | None) -> dict[tuple[str, str], ResourceRow]:
         """Live history rows by (namespace, name), without their (large) spec and status."""
@@ -174,15 +196,16 @@ class Records:
                 )
             )
             .where(ResourceRow.resource == resource, ResourceRow.deleted_at.is_(None))
+            .order_by(ResourceRow.id)
         )
         if namespace is not None:
             query = query.where(ResourceRow.namespace == namespace)
-        async with self._transaction("list_live") as session:
+        async with self.db.transaction("list_live") as session:
             rows = (await session.scalars(query)).all()
         return {(row.namespace, row.name): row for row in rows}
 
     async def get_live(self, resource: Resource, namespace: str, name: str) -> ResourceRow | None:
-        async with self._transaction("get_live") as session:
+        async with self.db.transaction("get_live") as session:
             return await _live_row(session, resource, namespace, name)
 
     async def deleted(
@@ -197,90 +220,17 @@ class Records:
         query = query.order_by(ResourceRow.id)
         if limit > 0:
             query = query.limit(limit)
-        async with self._transaction("list_deleted") as session:
+        async with self.db.transaction("list_deleted") as session:
             return (await session.scalars(query)).all()
 
-    async def begin_delete(
-        self,
-        resource: Resource,
-        namespace: str,
-        name: str,
-        *,
-        uid: str,
-        user: str,
-        created_at: dt.datetime | None,
-        spec: dict[str, Any] | None,
-    ) -> None:
-        """Flag the live row (adopting a resource created outside the API) before deleting it in Kubernetes."""
-        async with self._transaction("begin_delete") as session:
-            row = await _live_row(session, resource, namespace, name, for_update=True)
-            if row is None:
-                row = ResourceRow(
-                    resource=resource,
-                    namespace=namespace,
-                    name=name,
-                    uid=uid,
-                    user=user,
-                    created_at=created_at or utcnow(),
-                    spec=spec,
-                )
-                session.add(row)
-            row.deleting_since = utcnow()
-
-    async def end_delete(self, resource: Resource, namespace: str, name: str) -> None:
-        """Clear the flag of a deletion that Kubernetes refused."""
-        async with self._transaction("end_delete") as session:
-            row = await _live_row(session, resource, namespace, name)
-            if row is not None:
-                row.deleting_since = None
-
-    async def mark_gone(
-        self,
-        resource: Resource,
-        namespace: str,
-        name: str,
-        status: dict[str, Any] | None,
-        uid: str = "",
-        created_before: dt.datetime | None = None,
-    ) -> bool:
-        """Close the live row of a resource that disappeared without an API call, and audit that.
-
-        Returns False when there was nothing to close (unknown, already closed, or a newer object of that name).
-        """
-        async with self._transaction("mark_gone") as session:
-            row = await _live_row(session, resource, namespace, name, for_update=True)
-            if row is None or (uid and row.uid and row.uid != uid):
-                return False
-            if created_before is not None and as_utc(row.created_at) >= created_before:
-                return False  # too young to judge: its object may have been created after the caller looked
-            now = utcnow()
-            if row.deleting_since is not None and now - as_utc(row.deleting_since) < DELETE_IN_FLIGHT:
-                return False  # an API call is deleting it and records that itself
-
-            row.deleted_at = now
-            if status is not None:
-                row.status = status
-            session.add(
-                _event(
-                    now,
-                    Action.DELETE,
-                    resource,
-                    namespace,
-                    name,
-                    "",
-                    None,
-                    Outcome.SUCCESS,
-                    0,
-                    "deleted outside the API (noticed by the service)",
-                    "",
+    async def prune(self, before: dt.datetime) -> int:
+        """Delete settled audit rows and closed history older than ``before``; returns the rows removed."""
+        async with self.db.transaction("prune", write=True) as session:
+            events = await session.execute(
+                delete(AuditEventRow).where(
+                    AuditEventRow.time < before, AuditEventRow.outcome != Outcome.PENDING
                 )
             )
-            return True
-
-    async def prune(self, before: dt.datetime) -> int:
-        """Delete audit rows and closed history older than ``before``; returns the number of rows removed."""
-        async with self._transaction("prune") as session:
-            events = await session.execute(delete(AuditEventRow).where(AuditEventRow.time < before))
             history = await session.execute(
                 delete(ResourceRow).where(
                     ResourceRow.deleted_at.is_not(None), ResourceRow.deleted_at < before
@@ -288,25 +238,56 @@ class Records:
             )
         return int(getattr(events, "rowcount", 0) or 0) + int(getattr(history, "rowcount", 0) or 0)
 
-    async def touch_status(
-        self, resource: Resource, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        """Remember the last status seen, so history can show it after an outside deletion."""
-        async with self._transaction("touch_status") as session:
-            await session.execute(
-                update(ResourceRow)
-                .where(
-                    ResourceRow.resource == resource,
-                    ResourceRow.namespace == namespace,
-                    ResourceRow.name == name,
-                    ResourceRow.deleted_at.is_(None),
-                )
-                .values(status=status)
-            )
+
+async def _apply_to_history(session: AsyncSession, intent: AuditEventRow, observed: Observed) -> ResourceRow:
+    resource, namespace, name = Resource(intent.resource), intent.namespace, intent.name
+    now = utcnow()
+    row = await _live_row(session, resource, namespace, name, lock=True)
+    if intent.action == Action.CREATE:
+        if row is not None:  # a stale live row: its object was deleted outside the API unnoticed
+            row.deleted_at = now
+        row = _history_row(
+            intent, observed, created_at=as_utc(intent.time), user=intent.user, spec=intent.spec
+        )
+        session.add(row)
+        return row
+    if row is None:  # the object was made outside the API: its history starts now
+        row = _history_row(
+            intent, observed, created_at=observed.created_at or now, user=observed.owner, spec=observed.spec
+        )
+        session.add(row)
+    if intent.action == Action.UPDATE:
+        row.spec = intent.spec
+        row.updated_at = now
+        row.uid = fit(observed.uid or row.uid, SHORT_COLUMN)
+    else:
+        row.deleted_at = now
+        row.status = observed.status or row.status
+        row.spec = row.spec or observed.spec
+    return row
+
+
+def _history_row(
+    intent: AuditEventRow,
+    observed: Observed,
+    *,
+    created_at: dt.datetime,
+    user: str,
+    spec: dict[str, Any] | None,
+) -> ResourceRow:
+    return ResourceRow(
+        resource=intent.resource,
+        namespace=intent.namespace,
+        name=intent.name,
+        uid=fit(observed.uid, SHORT_COLUMN),
+        user=fit(user),
+        created_at=created_at,
+        spec=spec,
+    )
 
 
 async def _live_row(
-    session: AsyncSession, resource: Resource, namespace: str, name: str, for_update: bool = False
+    session: AsyncSession, resource: Resource, namespace: str, name: str, *, lock: bool = False
 ) -> ResourceRow | None:
     query = (
         select(ResourceRow)
@@ -319,45 +300,28 @@ async def _live_row(
         .order_by(ResourceRow.id.desc())
         .limit(1)
     )
-    if for_update:
-        # Replicas watching the same deletion must not both close the row and audit it twice.
+    if lock:
+        # Writers that close or change a row serialise on it (PostgreSQL); a second closer then sees it closed.
         query = query.with_for_update()
     return (await session.scalars(query)).first()
 
 
-async def _row_by_uid(session: AsyncSession, resource: Resource, uid: str) -> ResourceRow | None:
-    query = (
-        select(ResourceRow)
-        .where(ResourceRow.resource == resource, ResourceRow.uid == uid)
-        .order_by(ResourceRow.id.desc())
-        .limit(1)
-    )
-    return (await session.scalars(query)).first()
-
-
-def _event(
-    time: dt.datetime,
-    action: Action,
-    resource: Resource,
-    namespace: str,
-    name: str,
-    user: str,
-    spec: dict[str, Any] | None,
-    outcome: Outcome,
-    code: int,
-    message: str,
-    request_id: str,
+def _row(
+    change: Change, outcome: Outcome, *, code: int = 0, message: str = "", uid: str = ""
 ) -> AuditEventRow:
     return AuditEventRow(
-        time=time,
-        user=user,
-        action=action,
-        resource=resource,
-        namespace=namespace,
-        name=name,
-        spec=spec,
+        time=utcnow(),
+        user=fit(change.user),
+        action=change.action,
+        resource=change.resource,
+        namespace=fit(change.namespace),
+        name=fit(change.name),
+        spec=change.spec,
         outcome=outcome,
         code=code,
-        message=message,
-        request_id=request_id,
+        message=fit(message, 4000),
+        request_id=fit(change.request_id, SHORT_COLUMN),
+        uid=fit(uid, SHORT_COLUMN),
+        resource_version="",
+        previous_resource_version="",
     )

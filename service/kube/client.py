@@ -1,27 +1,37 @@
 """The one place that talks to the Kubernetes API.
 
-It wraps kubernetes_asyncio's typed APIs but asks for raw responses, so objects stay plain dicts (the converters
-work on dicts) and every failure is translated into ``service.kube.errors``. Each call is bounded by a timeout and
-a concurrency limit, and counted in the metrics when it fails.
+Configuration (kubeconfig, in-cluster, credentials) comes from kubernetes_asyncio; requests go over one aiohttp
+session that this module owns, with paths built from quoted segments that are checked first, so no name can
+change which object a call reaches. Objects stay plain dicts, encoded and decoded with msgspec. Every call is
+bounded by its timeout *including* the wait for a concurrency slot, and by the request deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import ssl
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import aiohttp
-from kubernetes_asyncio import client, config, watch
+import msgspec
+from kubernetes_asyncio import client, config
 
-from service.kube import labels
-from service.kube.errors import KubeError, KubeUnavailableError
+from service import deadline
+from service.kube.errors import KubeError, KubeInvalidError, KubeUnavailableError
 from service.metrics import KUBE_ERRORS
+from service.names import is_safe_segment
+from service.vocabulary import Kind
 
 Obj = dict[str, Any]
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
 
 
 async def load_configuration(kubeconfig: str = "", host: str = "") -> client.Configuration:
@@ -44,186 +54,223 @@ async def load_configuration(kubeconfig: str = "", host: str = "") -> client.Con
     raise RuntimeError("no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, or use --dev-cluster")
 
 
+def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext | None:
+    if not cfg.host.startswith("https"):
+        return None
+    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file:
+        context.load_cert_chain(cfg.cert_file, keyfile=cfg.key_file)
+    if not cfg.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class WatchEvent(msgspec.Struct, frozen=True):
+    type: str
+    object: Obj
+
+
 class KubeClient:
-    """Typed access to the handful of Kubernetes resources the service uses."""
+    """The Kubernetes calls the service makes, on any kind named by the vocabulary."""
 
     def __init__(
         self, configuration: client.Configuration, timeout: float = 15.0, concurrency: int = 32
     ) -> None:
-        self._api = client.ApiClient(configuration=configuration)
-        self._core = client.CoreV1Api(self._api)
-        self._custom = client.CustomObjectsApi(self._api)
-        self._events = client.EventsV1Api(self._api)
-        self._version = client.VersionApi(self._api)
+        self._cfg = configuration
+        self._host = configuration.host.rstrip("/")
         self._timeout = timeout
         self._limit = asyncio.Semaphore(concurrency)
+        self._ssl = _ssl_context(configuration)
+        self._session_obj: aiohttp.ClientSession | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._session_obj is None:
+            # trust_env off: no proxy variables or ~/.netrc read per request; a kubeconfig proxy-url still applies.
+            connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl if self._ssl is not None else False)
+            self._session_obj = aiohttp.ClientSession(
+                connector=connector, trust_env=False, read_bufsize=2**21
+            )
+        return self._session_obj
 
     async def close(self) -> None:
-        await self._api.close()
+        if self._session_obj is not None:
+            await self._session_obj.close()
 
-    async def _call(
-        self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    # -- transport --------------------------------------------------------------------------------------------
+
+    def _url(self, segments: list[str], query: Mapping[str, Any] | None) -> str:
+        for segment in segments:
+            if not is_safe_segment(segment):
+                raise KubeInvalidError(
+                    0, "BadRequest", f"refusing an unsafe name in a Kubernetes path: {segment!r}"
+                )
+        path = "/".join(quote(segment, safe="") for segment in segments)
+        url = f"{self._host}/{path}"
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v not in ("", None, 0)})
+        return url
+
+    async def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": JSON}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for setting in (await self._cfg.auth_settings()).values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    async def _request(
+        self,
+        verb: str,
+        kind: Kind,
+        namespace: str | None,
+        method: str,
+        segments: list[str],
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
     ) -> Obj:
-        """Run one API call and return its JSON body, translating failures."""
+        """One call; its JSON answer, or a ``KubeError`` naming what was attempted."""
+        operation = f"{verb}_{kind.plural}"
         try:
-            async with self._limit, asyncio.timeout(self._timeout):
-                response = await fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
-                try:
-                    body = await response.read()
-                finally:
-                    response.release()
-        except TimeoutError:
-            KUBE_ERRORS.labels(operation=operation, reason="Timeout").inc()
-            raise KubeUnavailableError(
-                0, "Timeout", f"Kubernetes API did not answer within {self._timeout}s"
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            KUBE_ERRORS.labels(operation=operation, reason="Unreachable").inc()
-            raise KubeUnavailableError(0, "Unreachable", f"Kubernetes API unreachable: {exc}") from None
-        if not 200 <= response.status <= 299:
-            error = KubeError.from_response(response.status, body)
-            KUBE_ERRORS.labels(operation=operation, reason=error.reason or str(error.status)).inc()
-            raise error
-        result: Obj = json.loads(body) if body else {}
-        return result
+            url = self._url(segments, query)
+            data = _encoder.encode(body) if body is not None else None
+            limit = deadline.budget(self._timeout)
+            try:
+                async with asyncio.timeout(limit), self._limit:
+                    headers = await self._headers(content_type or (JSON if data is not None else None))
+                    async with self._session().request(
+                        method, url, data=data, headers=headers, proxy=self._cfg.proxy or None
+                    ) as response:
+                        raw = await response.read()
+                        status = response.status
+            except TimeoutError:
+                raise KubeUnavailableError(
+                    0, "Timeout", f"the Kubernetes API did not answer within {limit:g}s", outcome_unknown=True
+                ) from None
+            except aiohttp.ClientConnectorError:
+                raise KubeUnavailableError(0, "Unreachable", "the Kubernetes API is unreachable") from None
+            except (aiohttp.ClientError, OSError):
+                # The request may have been sent before the connection broke.
+                raise KubeUnavailableError(
+                    0, "Disconnected", "the connection to the Kubernetes API broke", outcome_unknown=True
+                ) from None
+            if not 200 <= status <= 299:
+                raise KubeError.from_response(status, raw)
+            try:
+                result: Obj = _decoder.decode(raw) if raw else {}
+            except msgspec.DecodeError:
+                raise KubeUnavailableError(
+                    status, "BadResponse", "the Kubernetes API sent malformed JSON"
+                ) from None
+            return result
+        except KubeError as exc:
+            exc.verb, exc.resource, exc.namespace = verb, kind.plural, namespace or ""
+            KUBE_ERRORS.labels(operation=operation, reason=exc.reason or str(exc.status)).inc()
+            raise
 
-    # -- discovery ---------------------------------------------------------------------------------------------
+    # -- objects ----------------------------------------------------------------------------------------------
 
     async def version(self) -> Obj:
-        return await self._call("version", self._version.get_code)
+        probe = Kind("", "", "version", "Version", namespaced=False)
+        return await self._request("get", probe, None, "GET", ["version"])
 
-    # -- ConfigMaps (compute templates) ------------------------------------------------------------------------
+    async def get(self, kind: Kind, namespace: str, name: str) -> Obj:
+        return await self._request("get", kind, namespace, "GET", [*kind.path(namespace), name])
 
-    async def get_configmap(self, namespace: str, name: str) -> Obj:
-        return await self._call("get_configmap", self._core.read_namespaced_config_map, name, namespace)
-
-    async def create_configmap(self, namespace: str, body: Obj) -> Obj:
-        return await self._call("create_configmap", self._core.create_namespaced_config_map, namespace, body)
-
-    async def delete_configmap(self, namespace: str, name: str) -> Obj:
-        return await self._call("delete_configmap", self._core.delete_namespaced_config_map, name, namespace)
-
-    async def list_configmaps(self, namespace: str | None, label_selector: str) -> list[Obj]:
-        if namespace is None:
-            result = await self._call(
-                "list_configmaps",
-                self._core.list_config_map_for_all_namespaces,
-                label_selector=label_selector,
-            )
-        else:
-            result = await self._call(
-                "list_configmaps",
-                self._core.list_namespaced_config_map,
-                namespace,
-                label_selector=label_selector,
-            )
-        items: list[Obj] = result.get("items") or []
-        return items
-
-    # -- Ray custom resources ----------------------------------------------------------------------------------
-
-    async def create_ray(self, plural: str, namespace: str, body: Obj) -> Obj:
-        return await self._call(
-            f"create_{plural}",
-            self._custom.create_namespaced_custom_object,
-            labels.GROUP,
-            labels.VERSION,
-            namespace,
-            plural,
-            body,
-        )
-
-    async def get_ray(self, plural: str, namespace: str, name: str) -> Obj:
-        return await self._call(
-            f"get_{plural}",
-            self._custom.get_namespaced_custom_object,
-            labels.GROUP,
-            labels.VERSION,
-            namespace,
-            plural,
-            name,
-        )
-
-    async def replace_ray(self, plural: str, namespace: str, name: str, body: Obj) -> Obj:
-        return await self._call(
-            f"replace_{plural}",
-            self._custom.replace_namespaced_custom_object,
-            labels.GROUP,
-            labels.VERSION,
-            namespace,
-            plural,
-            name,
-            body,
-        )
-
-    async def delete_ray(self, plural: str, namespace: str, name: str) -> Obj:
-        return await self._call(
-            f"delete_{plural}",
-            self._custom.delete_namespaced_custom_object,
-            labels.GROUP,
-            labels.VERSION,
-            namespace,
-            plural,
-            name,
-        )
-
-    async def list_ray(
+    async def list(
         self,
-        plural: str,
+        kind: Kind,
         namespace: str | None,
+        *,
         label_selector: str = "",
+        field_selector: str = "",
         limit: int = 0,
         continue_token: str = "",
+        resource_version: str = "",
     ) -> Obj:
-        """One page of a list; the result keeps Kubernetes' ``items`` and ``metadata.continue``."""
-        options: dict[str, Any] = {}
-        if label_selector:
-            options["label_selector"] = label_selector
-        if limit > 0:
-            options["limit"] = limit
-        if continue_token:
-            options["_continue"] = continue_token
-        if namespace is None:
-            return await self._call(
-                f"list_{plural}",
-                self._custom.list_cluster_custom_object,
-                labels.GROUP,
-                labels.VERSION,
-                plural,
-                **options,
-            )
-        return await self._call(
-            f"list_{plural}",
-            self._custom.list_namespaced_custom_object,
-            labels.GROUP,
-            labels.VERSION,
+        """One page of a list (all namespaces when ``namespace`` is None); keeps ``items`` and ``metadata``."""
+        query = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit if limit > 0 else 0,
+            "continue": continue_token,
+            "resourceVersion": resource_version,
+        }
+        return await self._request("list", kind, namespace, "GET", kind.path(namespace), query=query)
+
+    async def create(self, kind: Kind, namespace: str, body: Obj) -> Obj:
+        return await self._request("create", kind, namespace, "POST", kind.path(namespace), body=body)
+
+    async def replace(self, kind: Kind, namespace: str, name: str, body: Obj) -> Obj:
+        """Full replace; Kubernetes refuses it with 409 when ``metadata.resourceVersion`` is stale."""
+        return await self._request("update", kind, namespace, "PUT", [*kind.path(namespace), name], body=body)
+
+    async def patch(
+        self, kind: Kind, namespace: str, name: str, patch: Obj, patch_type: str = MERGE_PATCH
+    ) -> Obj:
+        return await self._request(
+            "patch",
+            kind,
             namespace,
-            plural,
-            **options,
+            "PATCH",
+            [*kind.path(namespace), name],
+            body=patch,
+            content_type=patch_type,
         )
 
-    async def watch_ray(self, plural: str, timeout_seconds: int = 300) -> AsyncIterator[tuple[str, Obj]]:
-        """(event type, object) pairs for every change of ``plural`` in all namespaces, until the server ends it."""
-        async with watch.Watch() as stream:
-            async for event in stream.stream(
-                self._custom.list_cluster_custom_object,
-                labels.GROUP,
-                labels.VERSION,
-                plural,
-                timeout_seconds=timeout_seconds,
-            ):
-                obj = event.get("raw_object") or event.get("object")
-                if isinstance(obj, dict):
-                    yield str(event.get("type", "")), obj
+    async def delete(self, kind: Kind, namespace: str, name: str, *, uid: str = "") -> Obj:
+        """Delete one object; with ``uid``, only that very object (not a newer one of the same name)."""
+        options: Obj | None = None
+        if uid:
+            options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+        return await self._request(
+            "delete", kind, namespace, "DELETE", [*kind.path(namespace), name], body=options
+        )
 
-    # -- Events ------------------------------------------------------------------------------------------------
+    async def watch(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        resource_version: str = "",
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Change events of ``kind`` until the server ends the watch; bookmarks carry the newest resourceVersion.
 
-    async def list_events(self, namespace: str | None, field_selector: str = "") -> list[Obj]:
-        """events.k8s.io/v1 events, optionally filtered (e.g. ``regarding.name=x``)."""
-        options: dict[str, Any] = {"field_selector": field_selector} if field_selector else {}
-        if namespace is None:
-            result = await self._call("list_events", self._events.list_event_for_all_namespaces, **options)
-        else:
-            result = await self._call("list_events", self._events.list_namespaced_event, namespace, **options)
-        items: list[Obj] = result.get("items") or []
-        return items
+        An ``ERROR`` event (for example 410 Gone: the resourceVersion is too old) is raised as a ``KubeError``.
+        """
+        query = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds,
+        }
+        url = self._url(kind.path(namespace), query)
+        operation = f"watch_{kind.plural}"
+        try:
+            headers = await self._headers(None)
+            timeout = aiohttp.ClientTimeout(total=timeout_seconds + self._timeout, sock_connect=self._timeout)
+            async with self._session().get(
+                url, headers=headers, timeout=timeout, proxy=self._cfg.proxy or None
+            ) as r:
+                if r.status != 200:
+                    raise KubeError.from_response(r.status, await r.read())
+                async for line in r.content:
+                    if not line.strip():
+                        continue
+                    event = msgspec.json.decode(line, type=WatchEvent)
+                    if event.type == "ERROR":
+                        code = int(event.object.get("code") or 500)
+                        raise KubeError.from_response(code, msgspec.json.encode(event.object))
+                    yield event
+        except KubeError as exc:
+            KUBE_ERRORS.labels(operation=operation, reason=exc.reason or str(exc.status)).inc()
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
+            KUBE_ERRORS.labels(operation=operation, reason="Interrupted").inc()
+            raise KubeUnavailableError(
+                0, "Interrupted", f"the watch of {kind.plural} broke: {type(exc).__name__}"
+            ) from None

@@ -1,32 +1,45 @@
-"""Kubernetes API failures, translated from the client's exceptions at the client boundary."""
+"""Kubernetes API failures, translated at the client boundary.
+
+Messages never carry the API server's address or the service's own identity: they reach clients and the audit
+trail. What the service was doing (verb, resource, namespace) travels as attributes so the managers can word the
+error for the caller.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import msgspec
 
 
 class KubeError(Exception):
     """A Kubernetes API call failed; ``status`` is the HTTP status (0 when no answer came)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, *, outcome_unknown: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.outcome_unknown = outcome_unknown
+        """True when a write may have been applied although no success came back (timeout, dropped link)."""
+        self.verb = ""
+        self.resource = ""
+        self.namespace = ""
 
     @classmethod
     def from_response(cls, status: int, body: bytes) -> KubeError:
-        reason, message = "", body.decode(errors="replace")[:500]
+        reason, message = "", f"the Kubernetes API answered {status}"
+        data: Any = None
         try:
-            data: Any = json.loads(body)
-        except ValueError:
-            data = None
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            pass
         if isinstance(data, dict) and data.get("kind") == "Status":
             reason = str(data.get("reason") or "")
             message = str(data.get("message") or message)
-        error_type = _BY_STATUS.get(status, KubeError)
-        return error_type(status, reason, message)
+        error_type = _BY_STATUS.get(status, KubeUnavailableError if status >= 500 else KubeError)
+        # 504 (reason Timeout): "the server may still be processing the request".
+        return error_type(status, reason, message, outcome_unknown=status == 504 or reason == "Timeout")
 
 
 class KubeNotFoundError(KubeError):
@@ -42,11 +55,11 @@ class KubeConflictError(KubeError):
 
 
 class KubeInvalidError(KubeError):
-    """422 or 400: Kubernetes rejected the object."""
+    """422 or 400: Kubernetes rejected the object or the request."""
 
 
 class KubeForbiddenError(KubeError):
-    pass
+    """401 or 403: the identity the call was made with may not do it."""
 
 
 class KubeGoneError(KubeError):
@@ -64,9 +77,6 @@ _BY_STATUS: dict[int, type[KubeError]] = {
     404: KubeNotFoundError,
     409: KubeConflictError,
     410: KubeGoneError,
+    415: KubeInvalidError,
     422: KubeInvalidError,
-    500: KubeUnavailableError,
-    502: KubeUnavailableError,
-    503: KubeUnavailableError,
-    504: KubeUnavailableError,
 }

@@ -8,15 +8,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from service.db.audit import AuditFilter, Position, get_audit_event, query_audit
-from service.db.records import Action, Outcome, Resource, as_utc
+from service.db.records import as_utc
+from service.db.session import Database
 from service.errors import InvalidInputError, NotFoundError
+from service.managers.validation import check_namespace
 from service.schemas.audit import AuditEvent, AuditEventDetail, ListAuditEventsResponse
 from service.schemas.base import format_time
+from service.vocabulary import Action, Outcome, Resource
 
 DEFAULT_PAGE_SIZE = 100
+MAX_EVENT_ID = 2**63 - 1
 MAX_PAGE_SIZE = 1000
 
 
@@ -42,6 +44,8 @@ def _choice(name: str, value: str | None, allowed: list[str]) -> str | None:
 
 def build_filter(params: dict[str, str | None], namespace: str | None) -> AuditFilter:
     """An audit filter from query parameters; each invalid one is a 400 that names it."""
+    if namespace is not None:
+        check_namespace(namespace)
     raw_since, raw_until = params.get("since"), params.get("until")
     since = parse_time("since", raw_since) if raw_since else None
     until = parse_time("until", raw_until) if raw_until else None
@@ -85,7 +89,10 @@ def _decode_token(token: str) -> Position | None:
         return None
     try:
         time, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return Position(dt.datetime.fromisoformat(time), int(row_id))
+        position = Position(dt.datetime.fromisoformat(time), int(row_id))
+        if not 0 <= position.id <= MAX_EVENT_ID:
+            raise ValueError("id out of range")
+        return position
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInputError(
             f"invalid pageToken {token!r}: pass back the nextPageToken of the previous page"
@@ -93,12 +100,11 @@ def _decode_token(token: str) -> Position | None:
 
 
 class AuditManager:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], timeout: float = 10.0) -> None:
-        self._sessionmaker = sessionmaker
-        self._timeout = timeout
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def list(self, where: AuditFilter, size: int, token: str) -> ListAuditEventsResponse:
-        rows = await query_audit(self._sessionmaker, where, size + 1, _decode_token(token), self._timeout)
+        rows = await query_audit(self._db, where, size + 1, _decode_token(token))
         next_token = ""
         if len(rows) > size:
             rows = rows[:size]
@@ -107,14 +113,19 @@ class AuditManager:
 
     async def get(self, raw_id: str, namespace: str | None) -> AuditEventDetail:
         """One event with its spec snapshot; in a namespace route, only that namespace's events are found."""
-        try:
-            event_id = int(raw_id)
-        except ValueError:
-            raise InvalidInputError(f"invalid audit event id {raw_id!r}: use the id of an event") from None
-        row = await get_audit_event(self._sessionmaker, event_id, self._timeout)
+        if namespace is not None:
+            check_namespace(namespace)
+        if not raw_id.isascii() or not raw_id.isdigit():
+            raise InvalidInputError(
+                f"invalid audit event id {raw_id[:40]!r}: use the id of an event"
+            ) from None
+        event_id = int(raw_id)
+        if not 1 <= event_id <= MAX_EVENT_ID:  # no row has such an id (and the databases cannot even look)
+            raise NotFoundError(f"Audit event {raw_id[:40]} not found")
+        row = await get_audit_event(self._db, event_id)
         if row is None or (namespace is not None and row.namespace != namespace):
             raise NotFoundError(f"Audit event {raw_id} not found")
-        detail: AuditEventDetail = to_event(row, AuditEventDetail, spec=row.spec)
+        detail: AuditEventDetail = to_event(row, AuditEventDetail, spec=row.spec, previous=row.previous)
         return detail
 
 
@@ -132,4 +143,7 @@ def to_event(row: Any, event_type: type[AuditEvent] = AuditEvent, **extra: Any) 
         code=row.code,
         message=row.message,
         request_id=row.request_id,
+        uid=row.uid,
+        resource_version=row.resource_version,
+        previous_resource_version=row.previous_resource_version,
     )

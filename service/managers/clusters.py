@@ -12,16 +12,17 @@ import msgspec
 from service.converters.cluster import cluster_from_cr, cluster_to_cr
 from service.converters.errors import BuildError
 from service.converters.events import event_from_kube
-from service.db.records import Action, Records, Resource
+from service.db.records import Records
 from service.errors import invalid_input_details
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError
-from service.managers.context import RequestContext
-from service.managers.resources import RayResourceManager, Texts, snapshot_of
+from service.managers.lifecycle import Lifecycle
+from service.managers.resources import ResourceManager, snapshot_of
 from service.managers.templates import ComputeTemplateManager
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
 from service.schemas.cluster import Cluster
 from service.schemas.common import Event
+from service.vocabulary import CLUSTER_NAME_LABEL, EVENTS, RAY_CLUSTER_KIND, RAY_CLUSTERS, Resource
 
 _OWNER_KINDS = {"RayJob", "RayService"}
 
@@ -36,7 +37,7 @@ async def events_by_object(
     grouped: dict[tuple[str, str], list[Obj]] = defaultdict(list)
     selector = f"regarding.kind={kind},regarding.name={name}" if name else f"regarding.kind={kind}"
     try:
-        events = await kube.list_events(namespace, selector)
+        events = (await kube.list(EVENTS, namespace, field_selector=selector)).get("items") or []
     except KubeError:
         return grouped
     for event in events:
@@ -46,64 +47,61 @@ async def events_by_object(
     return grouped
 
 
-class ClusterManager(RayResourceManager[Cluster]):
-    plural = "rayclusters"
-    resource = Resource.CLUSTERS
-    message_type = Cluster
-    texts = Texts(
-        kind="Cluster",
-        name_empty="Cluster name is empty. Please specify a valid value.",
-        get_wrap="Get cluster failed.",
-        delete_wrap="Get cluster failure",
-        create_wrap="Create Cluster failed.",
-        crd_kind="RayCluster",
-    )
+class RayResourceManager(ResourceManager[Any]):
+    """Clusters, jobs and services: created from compute templates."""
 
-    def __init__(self, kube: KubeClient, records: Records, templates: ComputeTemplateManager) -> None:
-        super().__init__(kube, records)
+    def __init__(
+        self, kube: KubeClient, records: Records, lifecycle: Lifecycle, templates: ComputeTemplateManager
+    ) -> None:
+        super().__init__(kube, records, lifecycle)
         self.templates = templates
 
-    async def create(self, ctx: RequestContext, namespace: str, cluster: Cluster) -> Cluster:
-        user = ctx.user_for(cluster.user)
-        spec = snapshot_of(cluster)
+    def validate_common(self, namespace: str, message: Any, user: str, wrap: str) -> None:
+        """Upstream's first rules for a create: namespace, name, user."""
+        validate_namespace(namespace, message.namespace, self.texts.namespace_mismatch, wrap)
+        require(bool(message.name), self.texts.body_name_empty, wrap)
+        self.check_name(message.name, wrap)
+        require(bool(user), self.texts.user_empty, wrap)
 
-        async def work() -> Cluster:
-            wrap = "Validate create cluster request failed."
-            validate_namespace(namespace, cluster.namespace, "in the cluster definition", wrap)
-            require(bool(cluster.name), "Cluster name is empty. Please specify a valid value.", wrap)
-            require(bool(user), "User who create the cluster is empty. Please specify a valid value.", wrap)
-            validate_cluster_spec(cluster.cluster_spec, wrap)
-            templates = await self.templates.resolve(namespace, cluster.cluster_spec)
-            request = msgspec.structs.replace(cluster, user=user)
-            try:
-                body = cluster_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
-            except BuildError as exc:
-                raise invalid_input_details(
-                    "Failed to create a Ray cluster", str(exc), self.texts.create_wrap
-                ) from None
-            return await self.create_cr(ctx, namespace, cluster.name, user, body, spec)
+    def build_failed(self, exc: BuildError) -> Exception:
+        return invalid_input_details(self.texts.build_failed, str(exc), self.texts.create_wrap)
 
-        return await self.recorded(ctx, Action.CREATE, namespace, cluster.name, user, spec, work)
 
-    def is_listed(self, cr: Obj) -> bool:
+class ClusterManager(RayResourceManager):
+    resource = Resource.CLUSTERS
+    kind = RAY_CLUSTERS
+    message_type = Cluster
+
+    async def build(self, namespace: str, message: Cluster, user: str, legacy: bool) -> Obj:
+        wrap = self.texts.validate_wrap
+        self.validate_common(namespace, message, user, wrap)
+        spec = validate_cluster_spec(message.cluster_spec, wrap, legacy=legacy)
+        templates = await self.templates.resolve(namespace, spec)
+        request = msgspec.structs.replace(message, user=user, cluster_spec=spec)
+        try:
+            return cluster_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
+        except BuildError as exc:
+            raise self.build_failed(exc) from None
+
+    def is_listed(self, obj: Obj) -> bool:
         # Clusters that the operator made for a RayJob or RayService belong to those, not to the cluster list.
-        owners = cr.get("metadata", {}).get("ownerReferences") or []
+        owners = obj.get("metadata", {}).get("ownerReferences") or []
         return not any(owner.get("kind") in _OWNER_KINDS for owner in owners)
 
-    async def to_api(self, crs: Sequence[Obj]) -> list[Cluster]:
-        if not crs:
+    async def to_api(self, objs: Sequence[Obj]) -> list[Cluster]:
+        if not objs:
             return []
-        namespaces = {cr.get("metadata", {}).get("namespace", "") for cr in crs}
+        namespaces = {obj.get("metadata", {}).get("namespace", "") for obj in objs}
         scope = next(iter(namespaces)) if len(namespaces) == 1 else None
-        only = crs[0].get("metadata", {}).get("name", "") if len(crs) == 1 else ""
-        grouped = await events_by_object(self.kube, scope, "RayCluster", only)
+        only = objs[0].get("metadata", {}).get("name", "") if len(objs) == 1 else ""
+        grouped = await events_by_object(self.kube, scope, RAY_CLUSTER_KIND, only)
         items = []
-        for cr in crs:
-            metadata = cr.get("metadata", {})
+        for obj in objs:
+            metadata = obj.get("metadata", {})
             key = (metadata.get("namespace", ""), metadata.get("name", ""))
-            prefix = (metadata.get("labels") or {}).get("ray.io/cluster-name", metadata.get("name", ""))
+            prefix = (metadata.get("labels") or {}).get(CLUSTER_NAME_LABEL, metadata.get("name", ""))
             events: list[Event] = [event_from_kube(event, prefix) for event in grouped.get(key, [])]
-            items.append(cluster_from_cr(cr, events))
+            items.append(cluster_from_cr(obj, events))
         return items
 
     def with_record(self, item: Cluster, created_at: str, user: str, deleted_at: str) -> Cluster:
@@ -118,8 +116,8 @@ class ClusterManager(RayResourceManager[Cluster]):
             service_endpoint={str(k): str(v) for k, v in (status.get("endpoints") or {}).items()},
         )
 
-    def snapshot(self, cr: Obj) -> dict[str, Any]:
-        item = cluster_from_cr(cr, [])
+    def snapshot(self, obj: Obj) -> dict[str, Any]:
+        item = cluster_from_cr(obj, [])
         return snapshot_of(
             msgspec.structs.replace(item, cluster_state="", service_endpoint={}, created_at="")
         )

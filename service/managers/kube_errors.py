@@ -6,11 +6,11 @@ from service.errors import (
     AbortedError,
     AlreadyExistsError,
     ApiError,
-    Code,
     DeadlineExceededError,
     InternalError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     UnavailableError,
 )
 from service.kube.errors import (
@@ -38,7 +38,9 @@ def api_error(exc: KubeError, context: str) -> ApiError:
     if isinstance(exc, KubeInvalidError):
         return InvalidInputError(detail)
     if isinstance(exc, KubeForbiddenError):
-        return ApiError(f"{detail} (the service account lacks this permission)", Code.PERMISSION_DENIED)
+        # Kubernetes' own text names the identity the call ran as; say what was refused instead.
+        where = f" in namespace {exc.namespace}" if exc.namespace else " in all namespaces"
+        return PermissionDeniedError(f"{context}: not allowed to {exc.verb} {exc.resource}{where}")
     if isinstance(exc, KubeGoneError):
         return InvalidInputError(f"{detail} (the continue token expired; start the list again)")
     return InternalError("Internal Server Error")

@@ -12,163 +12,150 @@ import msgspec
 from service.converters.errors import BuildError
 from service.converters.events import event_from_kube
 from service.converters.service import service_from_cr, service_to_cr, service_update_cr
-from service.db.records import Action, Records, Resource, as_utc
-from service.errors import AbortedError, invalid_input, invalid_input_details, not_found
-from service.kube.client import KubeClient, Obj
+from service.errors import AbortedError, ApiError, invalid_input, invalid_input_details, not_found
+from service.kube.client import Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
-from service.managers.clusters import events_by_object
-from service.managers.context import RequestContext
+from service.managers.clusters import RayResourceManager, events_by_object
+from service.managers.context import Caller
 from service.managers.kube_errors import api_error
-from service.managers.resources import RayResourceManager, Texts, snapshot_of
-from service.managers.templates import ComputeTemplateManager
+from service.managers.lifecycle import Write
+from service.managers.resources import snapshot_of
+from service.managers.texts import SERVICE_BODY_EMPTY, UPDATE_NAME_EMPTY
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
-from service.schemas.base import format_time
 from service.schemas.service import RayService
+from service.vocabulary import (
+    RAY_CLUSTER_KIND,
+    RAY_CLUSTERS,
+    RAY_SERVICE_KIND,
+    RAY_SERVICES,
+    Action,
+    Resource,
+)
+
+UPDATE_WRAP = "Update ray service failed."
 
 
-class ServiceManager(RayResourceManager[RayService]):
-    plural = "rayservices"
+class ServiceManager(RayResourceManager):
     resource = Resource.SERVICES
+    kind = RAY_SERVICES
     message_type = RayService
-    texts = Texts(
-        kind="Service",
-        name_empty="ray service name is empty. Please specify a valid value.",
-        get_wrap="get ray service failed",
-        delete_wrap="delete ray service failure",
-        create_wrap="Create ray service failed.",
-        crd_kind="RayService",
-    )
 
-    def __init__(self, kube: KubeClient, records: Records, templates: ComputeTemplateManager) -> None:
-        super().__init__(kube, records)
-        self.templates = templates
+    async def build(self, namespace: str, message: RayService, user: str, legacy: bool) -> Obj:
+        wrap = self.texts.validate_wrap
+        self.validate_common(namespace, message, user, wrap)
+        spec = validate_cluster_spec(message.cluster_spec, wrap, legacy=legacy)
+        templates = await self.templates.resolve(namespace, spec)
+        request = msgspec.structs.replace(message, user=user, cluster_spec=spec)
+        try:
+            return service_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
+        except BuildError as exc:
+            raise self.build_failed(exc) from None
 
-    def _validate(self, namespace: str, service: RayService, user: str, wrap: str, updating: bool) -> None:
-        validate_namespace(namespace, service.namespace, "in the service definition", wrap)
-        require(bool(service.name), "Service name is empty. Please specify a valid value.", wrap)
-        who = "updated" if updating else "created"
-        require(bool(user), f"User who {who} the Service is empty. Please specify a valid value.", wrap)
-        validate_cluster_spec(service.cluster_spec, wrap)
-
-    async def create(self, ctx: RequestContext, namespace: str, service: RayService) -> RayService:
-        user = ctx.user_for(service.user)
-        spec = snapshot_of(service)
-
-        async def work() -> RayService:
-            self._validate(
-                namespace, service, user, "Validate create service request failed.", updating=False
-            )
-            templates = await self.templates.resolve(namespace, service.cluster_spec)
-            request = msgspec.structs.replace(service, user=user)
-            try:
-                body = service_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
-            except BuildError as exc:
-                raise invalid_input_details(
-                    "Failed to create a Ray Service", str(exc), self.texts.create_wrap
-                ) from None
-            return await self.create_cr(ctx, namespace, service.name, user, body, spec)
-
-        return await self.recorded(ctx, Action.CREATE, namespace, service.name, user, spec, work)
-
-    async def update(self, ctx: RequestContext, namespace: str, name: str, service: RayService) -> RayService:
+    async def update(
+        self, caller: Caller, namespace: str, name: str, message: RayService | None, *, legacy: bool = False
+    ) -> RayService:
         """Replace the service's spec; a concurrent change in between makes this one fail with ABORTED."""
-        user = ctx.user_for(service.user)
-        spec = snapshot_of(service)
+        user = caller.user_for(message.user if message is not None else "")
+        change = self.change(
+            Action.UPDATE, caller, namespace, name, user, snapshot_of(message) if message else None
+        )
 
-        async def work() -> RayService:
+        async def prepare() -> Write:
+            if message is None:  # gRPC without a service message: upstream checks this before anything else
+                raise invalid_input(SERVICE_BODY_EMPTY)
             wrap = "Validate update service request failed."
-            if not name:
-                raise invalid_input("Name is empty. Please specify a valid value.", wrap)
-            self._validate(namespace, service, user, wrap, updating=True)
+            require(bool(name), UPDATE_NAME_EMPTY, wrap)
+            validate_namespace(namespace, message.namespace, self.texts.namespace_mismatch, wrap)
+            require(bool(message.name), self.texts.body_name_empty, wrap)
+            self.check_name(name, wrap)
+            require(bool(user), "User who updated the Service is empty. Please specify a valid value.", wrap)
+            spec = validate_cluster_spec(message.cluster_spec, wrap, legacy=legacy)
             # Upstream silently uses the body's name; a mismatch is almost certainly a client bug.
             require(
-                service.name == name,
-                f"The name in the request ({service.name}) is different from the name in the path ({name}).",
+                message.name == name,
+                f"The name in the request ({message.name}) is different from the name in the path ({name}).",
                 wrap,
             )
             try:
-                existing = await self.kube.get_ray(self.plural, namespace, name)
+                existing = await self.kube.get(self.kind, namespace, name)
             except KubeNotFoundError as exc:
-                message = f"Update service fail, no service named: {name} "
-                raise not_found(message.strip(), "Update ray service failed.", exc.message) from None
+                raise not_found(
+                    f"Update service fail, no service named: {name}", UPDATE_WRAP, exc.message
+                ) from None
             except KubeError as exc:
-                raise api_error(exc, "Update ray service failed.") from None
-            templates = await self.templates.resolve(namespace, service.cluster_spec)
-            request = msgspec.structs.replace(service, user=user)
+                raise api_error(exc, UPDATE_WRAP) from None
+            templates = await self.templates.resolve(namespace, spec)
+            request = msgspec.structs.replace(message, user=user, cluster_spec=spec)
             try:
                 body = service_update_cr(request, namespace, templates, dt.datetime.now(dt.UTC), existing)
             except BuildError as exc:
-                raise invalid_input_details(
-                    "Failed to update a Ray Service", str(exc), "Update ray service failed."
-                ) from None
-            try:
-                updated = await self.kube.replace_ray(self.plural, namespace, name, body)
-            except KubeConflictError as exc:
-                raise AbortedError(
-                    f"RayService {namespace}/{name} was changed by someone else while this update was applied; "
-                    f"read it again and retry: {exc.message}"
-                ) from None
-            except KubeNotFoundError as exc:
-                raise not_found(
-                    f"Service {name} not found", "Update ray service failed.", exc.message
-                ) from None
-            except KubeError as exc:
-                raise api_error(exc, f"Failed to update service for ({namespace}/{name})") from None
-            row = await self.records.success(
-                action=Action.UPDATE,
-                resource=self.resource,
+                raise invalid_input_details("Failed to update a Ray Service", str(exc), UPDATE_WRAP) from None
+            return Write(
+                verb="update",
+                kind=self.kind,
                 namespace=namespace,
                 name=name,
-                user=user,
-                spec=spec,
-                uid=updated.get("metadata", {}).get("uid", ""),
-                request_id=ctx.request_id,
+                body=body,
+                previous_resource_version=str((existing.get("metadata") or {}).get("resourceVersion") or ""),
+                previous=self.snapshot(existing),
+                explain=lambda exc: self.update_error(exc, namespace, name),
             )
-            (item,) = await self.to_api([updated])
-            return self.with_record(item, format_time(as_utc(row.created_at)), row.user, "")
 
-        return await self.recorded(ctx, Action.UPDATE, namespace, name, user, spec, work)
+        applied = await self.lifecycle.run(change, prepare)
+        result: RayService = await self.answer(applied, user)
+        return result
 
-    async def to_api(self, crs: Sequence[Obj]) -> list[RayService]:
-        if not crs:
+    def update_error(self, exc: KubeError, namespace: str, name: str) -> ApiError:
+        if isinstance(exc, KubeConflictError):
+            return AbortedError(
+                f"RayService {namespace}/{name} was changed by someone else while this update was applied; "
+                f"read it again and retry: {exc.message}"
+            )
+        if isinstance(exc, KubeNotFoundError):
+            return not_found(f"Service {name} not found", UPDATE_WRAP, exc.message)
+        return api_error(exc, f"Failed to update service for ({namespace}/{name})")
+
+    async def to_api(self, objs: Sequence[Obj]) -> list[RayService]:
+        if not objs:
             return []
-        namespaces = {cr.get("metadata", {}).get("namespace", "") for cr in crs}
+        namespaces = {obj.get("metadata", {}).get("namespace", "") for obj in objs}
         scope = next(iter(namespaces)) if len(namespaces) == 1 else None
         service_events, cluster_events = await asyncio.gather(
-            events_by_object(self.kube, scope, "RayService"), events_by_object(self.kube, scope, "RayCluster")
+            events_by_object(self.kube, scope, RAY_SERVICE_KIND),
+            events_by_object(self.kube, scope, RAY_CLUSTER_KIND),
         )
-        clusters = await self._active_clusters(crs, scope)
+        clusters = await self._active_clusters(objs, scope)
         items = []
-        for cr, cluster in zip(crs, clusters, strict=True):
-            metadata = cr.get("metadata", {})
+        for obj, cluster in zip(objs, clusters, strict=True):
+            metadata = obj.get("metadata", {})
             namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
             own = [event_from_kube(e, name) for e in service_events.get((namespace, name), [])]
-            active = _active_cluster_name(cr)
+            active = _active_cluster_name(obj)
             theirs = (
                 [event_from_kube(e, name) for e in cluster_events.get((namespace, active), [])]
                 if active
                 else []
             )
-            items.append(service_from_cr(cr, own, cluster, theirs))
+            items.append(service_from_cr(obj, own, cluster, theirs))
         return items
 
-    async def _active_clusters(self, crs: Sequence[Obj], scope: str | None) -> list[Obj | None]:
+    async def _active_clusters(self, objs: Sequence[Obj], scope: str | None) -> list[Obj | None]:
         """The active RayCluster of each service: one GET for a single service, one LIST for a page."""
-        wanted = [(cr["metadata"].get("namespace", ""), _active_cluster_name(cr)) for cr in crs]
+        wanted = [(obj["metadata"].get("namespace", ""), _active_cluster_name(obj)) for obj in objs]
         if not any(name for _, name in wanted):
-            return [None] * len(crs)
-        if len(crs) == 1:
+            return [None] * len(objs)
+        if len(objs) == 1:
             namespace, name = wanted[0]
             try:
-                return [await self.kube.get_ray("rayclusters", namespace, name)]
+                return [await self.kube.get(RAY_CLUSTERS, namespace, name)]
             except KubeError:
                 return [
                     None
                 ]  # the status still names it, but it is gone or unreadable: show the service anyway
         try:
-            listed = await self.kube.list_ray("rayclusters", scope)
+            listed = await self.kube.list(RAY_CLUSTERS, scope)
         except KubeError:
-            return [None] * len(crs)
+            return [None] * len(objs)
         by_key = {
             (c["metadata"].get("namespace", ""), c["metadata"].get("name", "")): c
             for c in listed.get("items") or []
@@ -184,9 +171,9 @@ class ServiceManager(RayResourceManager[RayService]):
         (converted,) = [service_from_cr({"status": status}, [], None, [])]
         return msgspec.structs.replace(item, ray_service_status=converted.ray_service_status)
 
-    def snapshot(self, cr: Obj) -> dict[str, Any]:
-        return snapshot_of(service_from_cr({**cr, "status": {}}, [], None, []))
+    def snapshot(self, obj: Obj) -> dict[str, Any]:
+        return snapshot_of(service_from_cr({**obj, "status": {}}, [], None, []))
 
 
-def _active_cluster_name(cr: Obj) -> str:
-    return str(((cr.get("status") or {}).get("activeServiceStatus") or {}).get("rayClusterName") or "")
+def _active_cluster_name(obj: Obj) -> str:
+    return str(((obj.get("status") or {}).get("activeServiceStatus") or {}).get("rayClusterName") or "")

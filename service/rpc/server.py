@@ -15,6 +15,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from service.deadline import request_deadline
 from service.metrics import LATENCY, REQUESTS
 from service.rpc.proto_gen import (
     cluster_pb2,
@@ -37,6 +38,7 @@ from service.rpc.servicers import (
 
 if TYPE_CHECKING:
     from service.managers.registry import Managers
+    from service.settings import Settings
 
 log = logging.getLogger("kuberay_apiserver.access")
 
@@ -72,14 +74,15 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or handler.unary_unary is None or not method.startswith(_API_PREFIX):
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
+        pairs = list(handler_call_details.invocation_metadata or ())
+        metadata = dict(pairs)
+        principal: str | None = ""
+        if self.user_header:
+            # As over HTTP: the proxy's header must be there exactly once (None: refuse the call).
+            values = [value for key, value in pairs if key == self.user_header]
+            principal = values[0] if len(values) == 1 and isinstance(values[0], str) and values[0] else None
         return grpc.unary_unary_rpc_method_handler(
-            self._wrap(
-                handler.unary_unary,
-                method,
-                metadata.get("x-request-id"),
-                metadata.get(self.user_header, "") if self.user_header else "",
-            ),
+            self._wrap(handler.unary_unary, method, metadata.get("x-request-id"), principal),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
@@ -96,9 +99,17 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.OK
             try:
                 await context.send_initial_metadata((("x-request-id", request_id),))
+                if principal is None:
+                    code = grpc.StatusCode.UNAUTHENTICATED
+                    await context.abort(
+                        code,
+                        f"the {self.user_header} metadata set by the authenticating proxy is missing or repeated: "
+                        "send calls through the proxy",
+                    )
                 try:
-                    async with asyncio.timeout(self.request_timeout):
-                        return await behavior(request, context)
+                    with request_deadline(self.request_timeout):
+                        async with asyncio.timeout(self.request_timeout + 1.0):
+                            return await behavior(request, context)
                 except TimeoutError:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
                     await context.abort(code, f"request did not finish within {self.request_timeout:g}s")
@@ -135,11 +146,10 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-async def start_grpc_server(
-    managers: Managers, host: str, port: int, request_timeout: float = 60.0, user_header: str = ""
-) -> grpc.aio.Server:
-    """Start serving the V1 API over gRPC (plain text) on ``host:port``; the caller stops the server."""
-    server = grpc.aio.server(interceptors=[ApiInterceptor(request_timeout, user_header)])
+async def start_grpc_server(managers: Managers, settings: Settings) -> grpc.aio.Server:
+    """Start serving the V1 API over gRPC (plain text) on the configured port; the caller stops the server."""
+    host, port = settings.host, settings.grpc_port
+    server = grpc.aio.server(interceptors=[ApiInterceptor(settings.request_timeout, settings.user_header)])
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)
     config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)
     job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)

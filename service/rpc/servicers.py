@@ -17,7 +17,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from service.errors import ApiError, Code
-from service.managers.context import RequestContext
+from service.managers.context import Caller
 from service.rpc.convert import to_message, to_struct
 from service.rpc.proto_gen import (
     cluster_pb2,
@@ -57,11 +57,9 @@ def status_code(code: int) -> grpc.StatusCode:
     return _STATUS_BY_CODE.get(int(code), grpc.StatusCode.UNKNOWN)
 
 
-def request_context(context: Context) -> RequestContext:
+def request_context(context: Context) -> Caller:
     """Who is calling: the request id of this call and the principal the interceptor found (empty when none)."""
-    return RequestContext(
-        request_id=current_request_id.get() or uuid.uuid4().hex, principal=current_principal.get()
-    )
+    return Caller(request_id=current_request_id.get() or uuid.uuid4().hex, user=current_principal.get())
 
 
 async def call(context: Context, work: Callable[[], Awaitable[R]]) -> R:
@@ -117,8 +115,8 @@ class ComputeTemplateServicer(config_pb2_grpc.ComputeTemplateServiceServicer):
         self, request: config_pb2.ListComputeTemplatesRequest, context: Context
     ) -> config_pb2.ListComputeTemplatesResponse:
         async def work() -> config_pb2.ListComputeTemplatesResponse:
-            items = await self.managers.templates.list(request.namespace)
-            response = ListComputeTemplatesResponse(compute_templates=items)
+            page = await self.managers.templates.list(request.namespace, 0, "", False)
+            response = ListComputeTemplatesResponse(compute_templates=page.items)
             return to_message(response, config_pb2.ListComputeTemplatesResponse)
 
         return await call(context, work)
@@ -127,8 +125,8 @@ class ComputeTemplateServicer(config_pb2_grpc.ComputeTemplateServiceServicer):
         self, request: config_pb2.ListAllComputeTemplatesRequest, context: Context
     ) -> config_pb2.ListAllComputeTemplatesResponse:
         async def work() -> config_pb2.ListAllComputeTemplatesResponse:
-            items = await self.managers.templates.list(None)
-            response = ListComputeTemplatesResponse(compute_templates=items)
+            page = await self.managers.templates.list(None, 0, "", False)
+            response = ListComputeTemplatesResponse(compute_templates=page.items)
             return to_message(response, config_pb2.ListAllComputeTemplatesResponse)
 
         return await call(context, work)
@@ -174,11 +172,10 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         namespace: str | None,
         limit: int,
         token: str,
-        wrap: str,
         message_type: type[M],
     ) -> M:
         async def work() -> M:
-            page = await self.managers.clusters.list(namespace, limit, token, False, wrap)
+            page = await self.managers.clusters.list(namespace, limit, token, False)
             response = ListClustersResponse(clusters=page.items, continue_=page.next_token)
             return to_message(response, message_type)
 
@@ -193,7 +190,6 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
             request.namespace,
             request.limit,
             token,
-            "List clusters failed.",
             cluster_pb2.ListClustersResponse,
         )
 
@@ -206,7 +202,6 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
             None,
             request.limit,
             token,
-            "List clusters from all namespaces failed.",
             cluster_pb2.ListAllClustersResponse,
         )
 
@@ -242,7 +237,7 @@ class RayJobServicer(job_pb2_grpc.RayJobServiceServicer):
         self, context: Context, namespace: str | None, limit: int, token: str, message_type: type[M]
     ) -> M:
         async def work() -> M:
-            page = await self.managers.jobs.list(namespace, limit, token, False, "List jobs failed.")
+            page = await self.managers.jobs.list(namespace, limit, token, False)
             response = ListRayJobsResponse(jobs=page.items, continue_=page.next_token)
             return to_message(response, message_type)
 
@@ -276,7 +271,7 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
         self, request: serve_pb2.CreateRayServiceRequest, context: Context
     ) -> serve_pb2.RayService:
         async def work() -> serve_pb2.RayService:
-            service = to_struct(request.service, RayService)
+            service = to_struct(request.service, RayService) if request.HasField("service") else None
             created = await self.managers.services.create(
                 request_context(context), request.namespace, service
             )
@@ -288,7 +283,7 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
         self, request: serve_pb2.UpdateRayServiceRequest, context: Context
     ) -> serve_pb2.RayService:
         async def work() -> serve_pb2.RayService:
-            service = to_struct(request.service, RayService)
+            service = to_struct(request.service, RayService) if request.HasField("service") else None
             updated = await self.managers.services.update(
                 request_context(context), request.namespace, request.name, service
             )
@@ -306,10 +301,10 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
         return await call(context, work)
 
     async def _list(
-        self, context: Context, namespace: str | None, size: int, token: str, wrap: str, message_type: type[M]
+        self, context: Context, namespace: str | None, size: int, token: str, message_type: type[M]
     ) -> M:
         async def work() -> M:
-            page = await self.managers.services.list(namespace, size, token, False, wrap)
+            page = await self.managers.services.list(namespace, size, token, False)
             response = ListRayServicesResponse(services=page.items, next_page_token=page.next_token)
             return to_message(response, message_type)
 
@@ -323,7 +318,6 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
             request.namespace,
             request.page_size,
             request.page_token,
-            "failed to list rayservice.",
             serve_pb2.ListRayServicesResponse,
         )
 
@@ -335,7 +329,6 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
             None,
             request.page_size,
             request.page_token,
-            "list all services failed.",
             serve_pb2.ListAllRayServicesResponse,
         )
 

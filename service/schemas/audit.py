@@ -22,12 +22,20 @@ class AuditEvent(ApiStruct):
     code: int = 0
     message: str = ""
     request_id: str = ""
+    uid: str = ""
+    """The Kubernetes uid of the object the change touched."""
+    resource_version: str = ""
+    """The object's resourceVersion after the change."""
+    previous_resource_version: str = ""
+    """For an update: the resourceVersion it replaced."""
 
 
 class AuditEventDetail(AuditEvent):
     """One event with the request's spec as it was sent (camelCase JSON), for ``GET .../audit/{id}``."""
 
     spec: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
+    """For an update: the spec it replaced, in the API's form."""
 
 
 class ListAuditEventsResponse(ApiStruct):

@@ -79,6 +79,8 @@ def decode(raw: bytes | str, message_type: type[T]) -> T:
             data = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
             raise DecodeError(f"invalid JSON body: {exc}") from None
+        except RecursionError:
+            raise DecodeError("invalid JSON body: nested too deeply") from None
     return convert(data, message_type)
 
 

@@ -112,7 +112,9 @@ class HeadGroupSpec(ApiStruct):
     image: str = ""
     service_type: str = ""
     enable_ingress: bool = False
-    ray_start_params: dict[str, str] = msgspec.field(default_factory=dict)
+    # None (not an empty map) by default, so that answers always carry the map, ``{}`` included: upstream's Python
+    # client fails on a group without it.
+    ray_start_params: dict[str, str] | None = None
     volumes: list[Volume] = msgspec.field(default_factory=list)
     service_account: str = ""
     image_pull_secret: str = ""
@@ -132,7 +134,9 @@ class WorkerGroupSpec(ApiStruct):
     replicas: Int32 = 0
     min_replicas: Int32 = 0
     max_replicas: Int32 = 0
-    ray_start_params: dict[str, str] = msgspec.field(default_factory=dict)
+    # None (not an empty map) by default, so that answers always carry the map, ``{}`` included: upstream's Python
+    # client fails on a group without it.
+    ray_start_params: dict[str, str] | None = None
     volumes: list[Volume] = msgspec.field(default_factory=list)
     service_account: str = ""
     image_pull_secret: str = ""

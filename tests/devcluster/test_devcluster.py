@@ -18,8 +18,8 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from service.kube.devcluster import DevCluster
-from service.kube.devcluster.store import RAY_CLUSTERS, ApiError, Selector, Store
+from service.devcluster import DevCluster
+from service.devcluster.store import RAY_CLUSTERS, ApiError, Selector, Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RAY = ("ray.io", "v1")
@@ -477,7 +477,7 @@ async def test_main_prints_ready_and_writes_kubeconfig(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service.kube.devcluster",
+        "service.devcluster",
         "--port",
         "0",
         "--kubeconfig",

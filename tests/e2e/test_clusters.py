@@ -388,33 +388,13 @@ async def test_deletion_outside_the_api_is_recorded(
     assert deleted["user"] == "3cpo"
 
 
-async def test_proxy_user_header_names_the_actor(api: httpx.AsyncClient, namespace: str) -> None:
-    """With KUBERAY_APISERVER_USER_HEADER set (the suite uses x-remote-user), the proxy's user is audited."""
-    await make_template(api, namespace)
-    headers = {"x-remote-user": "mallory-proxy"}
-    created = await api.post(
-        f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace), headers=headers
-    )
-    assert created.status_code == 200 and created.json()["user"] == "mallory-proxy"
-    assert (
-        await api.delete(f"/apis/v1/namespaces/{namespace}/clusters/test-cluster", headers=headers)
-    ).status_code == 200
-    audit = (await api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters"})).json()[
-        "events"
-    ]
-    assert [(e["action"], e["user"]) for e in audit] == [
-        ("DELETE", "mallory-proxy"),
-        ("CREATE", "mallory-proxy"),
-    ]
-
-
 async def test_api_deletion_is_audited_once_despite_the_watcher(
     api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
 ) -> None:
     """The watcher also sees deletions made through the API; they must still be audited exactly once."""
     import asyncio
 
-    from service.watcher import GRACE_SECONDS
+    from service.managers.watcher import GRACE_SECONDS
 
     await make_template(api, namespace)
     for index in range(3):

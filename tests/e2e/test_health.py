@@ -54,13 +54,13 @@ def test_readyz_turns_503_when_the_database_goes_away(tmp_path: Path, dev_kubeco
             assert response.status_code == 503
             assert response.json()["checks"]["database"].startswith("unavailable")
             assert response.json()["checks"]["kubernetes"] == "ok"
-            # A create whose record cannot be written is undone: no resource without its record.
+            # A create whose record cannot be written is never sent: no resource without its record.
             body = payloads.cluster(namespace, "db-down-cluster", "db-down-template")
             created = httpx.post(
                 f"{service.url}/apis/v1/namespaces/{namespace}/clusters", json=body, timeout=60
             )
             assert created.status_code == 503 and created.json()["code"] == 14, created.text
-            assert "was not created" in created.json()["message"]
+            assert "nothing was changed" in created.json()["message"]
             assert asyncio.run(_raycluster_exists(dev_kubeconfig, namespace, "db-down-cluster")) is False
 
 

@@ -45,7 +45,12 @@ async def test_create_get_list_delete(
     )
     assert cr["spec"]["runtimeEnvYAML"] == body["runtimeEnv"]
     assert cr["spec"]["entrypointNumGpus"] == 1 and cr["spec"]["activeDeadlineSeconds"] == 120
-    assert cr["metadata"]["annotations"] == {"team": "data"}
+    annotations = dict(cr["metadata"]["annotations"])
+    # The id of the job's audit event, so a crash before the event settles can be reconciled.
+    intent = annotations.pop("ray.io/apiserver-intent")
+    assert annotations == {"team": "data"}
+    event = (await api.get(f"/apis/v1/namespaces/{namespace}/audit/{intent}")).json()
+    assert (event["action"], event["name"], event["outcome"]) == ("CREATE", "test-job", "SUCCESS")
 
     await client.CustomObjectsApi(kube).patch_namespaced_custom_object_status(
         "ray.io",

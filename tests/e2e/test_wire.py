@@ -91,7 +91,9 @@ async def test_unknown_fields_and_output_only_fields_are_ignored(
         "createdAt": "2020-01-01T00:00:00Z",
         "whatever": {"a": 1},
     }
-    response = await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body)
+    response = await api.post(
+        f"/apis/v1/namespaces/{namespace}/compute_templates", json=body, params={"extensions": "true"}
+    )
     assert response.status_code == 200 and response.json()["createdAt"] != "2020-01-01T00:00:00Z"
 
 

@@ -48,7 +48,7 @@ def dev_cluster(workdir: Path) -> Iterator[Path]:
     kubeconfig = workdir / "dev-cluster.kubeconfig"
     log = (workdir / "dev-cluster.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.kube.devcluster", "--port", "0", "--kubeconfig", str(kubeconfig)],
+        [sys.executable, "-m", "service.devcluster", "--port", "0", "--kubeconfig", str(kubeconfig)],
         stdout=subprocess.PIPE,
         stderr=log,
         cwd=REPO,

@@ -28,7 +28,13 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def _updating() -> bool:
-    return os.environ.get("UPDATE_GOLDEN") == "1"
+    if os.environ.get("UPDATE_GOLDEN") != "1":
+        return False
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        raise RuntimeError(
+            "UPDATE_GOLDEN=1 is refused under CI: golden files are updated by hand and reviewed"
+        )
+    return True
 
 
 def read_request(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Run a dev cluster on its own: `python -m service.kube.devcluster --port 0 --kubeconfig PATH`.
+"""Run a dev cluster on its own: `python -m service.devcluster --port 0 --kubeconfig PATH`.
 
 Prints exactly one line to stdout, `DEV CLUSTER READY <url>`, once it listens and the kubeconfig is
 written, so a parent process can wait for it; logs go to stderr. Runs until SIGTERM or SIGINT.
@@ -13,11 +13,11 @@ import pathlib
 import signal
 import sys
 
-from service.kube.devcluster.server import DevCluster
+from service.devcluster.server import DevCluster
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m service.kube.devcluster", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m service.devcluster", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
     parser.add_argument("--kubeconfig", type=pathlib.Path, help="write a kubeconfig for the cluster here")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from service.cli_audit import audit
+from service.cli.audit import audit
 from service.settings import load_settings
 
 
@@ -54,7 +54,8 @@ def serve(
     """Serve the HTTP API (and gRPC) until interrupted."""
     import uvicorn
 
-    from service.app import create_asgi
+    from service.app import create_app
+    from service.cli.http_server import protocol_with_header_timeout
     from service.log import configure_logging
 
     try:
@@ -74,7 +75,8 @@ def serve(
         raise click.UsageError(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
     config = uvicorn.Config(
-        create_asgi(settings),
+        create_app(settings),
+        http=protocol_with_header_timeout(settings.header_timeout),
         host=settings.host,
         port=settings.http_port,
         lifespan="on",

@@ -26,7 +26,7 @@ MESSAGE_WIDTH = 80
 @click.option("--resource", default=None, help="computeTemplates, clusters, jobs or services.")
 @click.option("--name", default=None, help="Only events about resources of this name.")
 @click.option("--action", default=None, help="CREATE, UPDATE or DELETE.")
-@click.option("--outcome", default=None, help="SUCCESS or FAILURE.")
+@click.option("--outcome", default=None, help="PENDING, SUCCESS or FAILURE.")
 @click.option("--since", default=None, help="Events at or after this RFC 3339 time.")
 @click.option("--until", default=None, help="Events before this RFC 3339 time.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Events to show.")
@@ -87,12 +87,13 @@ def audit(
 
 async def _query(url: str, db_timeout: float, where: AuditFilter, limit: int) -> list[AuditEvent]:
     from service.db.audit import query_audit
-    from service.db.engine import create_engine, create_sessionmaker
+    from service.db.engine import create_engine
+    from service.db.session import Database
     from service.managers.audit import to_event
 
     engine = create_engine(url, db_timeout)
     try:
-        rows = await query_audit(create_sessionmaker(engine), where, limit, None, db_timeout)
+        rows = await query_audit(Database(engine, db_timeout), where, limit, None)
         return [to_event(row) for row in rows]
     finally:
         await engine.dispose()

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from service.kube.devcluster.errors import ApiError
-from service.kube.devcluster.patches import PatchError, json_equal, json_patch, merge_patch
-from service.kube.devcluster.resources import NAMESPACES, RAY_CLUSTERS, RESOURCE_TYPES, JsonObj, ResourceType
-from service.kube.devcluster.selectors import Selector
-from service.kube.devcluster.validation import FieldError, check_body, invalid, validate_metadata
-from service.kube.devcluster.watches import ADDED, DELETED, MODIFIED, Change, Watcher
+from service.devcluster.errors import ApiError
+from service.devcluster.patches import PatchError, json_equal, json_patch, merge_patch
+from service.devcluster.resources import NAMESPACES, RAY_CLUSTERS, RESOURCE_TYPES, JsonObj, ResourceType
+from service.devcluster.selectors import Selector
+from service.devcluster.validation import FieldError, check_body, invalid, validate_metadata
+from service.devcluster.watches import ADDED, DELETED, MODIFIED, Change, Watcher
 
 # ApiError, RAY_CLUSTERS and Selector are re-exported because the tests import them from the store.
 __all__ = [

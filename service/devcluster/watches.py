@@ -7,11 +7,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from service.kube.devcluster.resources import JsonObj, ResourceType
-from service.kube.devcluster.selectors import Selector
+from service.devcluster.resources import JsonObj, ResourceType
+from service.devcluster.selectors import Selector
 
 if TYPE_CHECKING:
-    from service.kube.devcluster.store import Store
+    from service.devcluster.store import Store
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"

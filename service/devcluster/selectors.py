@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.kube.devcluster.errors import ApiError
-from service.kube.devcluster.resources import JsonObj, ResourceType
+from service.devcluster.errors import ApiError
+from service.devcluster.resources import JsonObj, ResourceType
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.kube.devcluster.errors import ApiError
-from service.kube.devcluster.resources import NAMESPACES, JsonObj, ResourceType
+from service.devcluster.errors import ApiError
+from service.devcluster.resources import NAMESPACES, JsonObj, ResourceType
 
 
 @dataclass(frozen=True)

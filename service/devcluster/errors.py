@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.kube.devcluster.resources import JsonObj, ResourceType
+from service.devcluster.resources import JsonObj, ResourceType
 
 
 class ApiError(Exception):

@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from service.kube.devcluster.errors import ApiError
-from service.kube.devcluster.resources import NAMESPACES, RESOURCE_TYPES, JsonObj, ResourceType
-from service.kube.devcluster.selectors import Selector
-from service.kube.devcluster.store import Store
+from service.devcluster.errors import ApiError
+from service.devcluster.resources import NAMESPACES, RESOURCE_TYPES, JsonObj, ResourceType
+from service.devcluster.selectors import Selector
+from service.devcluster.store import Store
 
 logger = logging.getLogger("kuberay_apiserver.devcluster")
 

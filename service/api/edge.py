@@ -1,0 +1,160 @@
+"""What every routed HTTP request goes through: a request id, the cross-site check, the deadline, metrics and
+one access-log line. Registered as Litestar middleware, so any way of serving ``create_app`` gets it.
+
+Requests that match no route never reach route middleware; the not-found handlers in ``errors`` count and log
+those, and the ``before_send`` hook here gives every response its request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.deadline import request_deadline
+from service.errors import Code
+from service.metrics import LATENCY, REQUESTS
+
+log = logging.getLogger("kuberay_apiserver.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The request deadline fires first (every dependency call is bounded by it and answers with its own error);
+# this grace only lets those answers out before the last-resort cut.
+_GRACE = 1.0
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the client's ``X-Request-Id`` (cut to 64 characters) or a new one, kept in the scope."""
+    existing = scope.get("request_id")  # type: ignore[typeddict-item]
+    if isinstance(existing, str):
+        return existing
+    given = ""
+    for key, value in scope.get("headers") or []:
+        if key == REQUEST_ID_HEADER:
+            given = value.decode("latin-1")[:64]
+    request_id = given if given.isprintable() and given else uuid.uuid4().hex
+    scope["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
+    return request_id
+
+
+def operation_of(scope: Scope) -> str:
+    handler = scope.get("route_handler")
+    return str((getattr(handler, "opt", None) or {}).get("rpc") or "unmatched")
+
+
+def observe(scope: Scope, status: int, started: float) -> None:
+    """Count the request and write its access-log line."""
+    operation = operation_of(scope)
+    elapsed = time.perf_counter() - started
+    REQUESTS.labels(operation=operation, protocol="http", code=str(status)).inc()
+    LATENCY.labels(operation=operation, protocol="http").observe(elapsed)
+    log.info(
+        "request",
+        extra={
+            "method": scope.get("method", ""),
+            "path": scope.get("path", ""),
+            "status": status,
+            "operation": operation,
+            "duration_ms": round(elapsed * 1000, 2),
+            "request_id": request_id_of(scope),
+        },
+    )
+
+
+async def add_request_id(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: every HTTP response carries the request's id."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers") or [])
+        if not any(key.lower() == REQUEST_ID_HEADER for key, _ in headers):
+            headers.append((REQUEST_ID_HEADER, request_id_of(scope).encode()))
+            message["headers"] = headers
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def cross_site_refusal(scope: Scope, allowed_origins: frozenset[str]) -> str | None:
+    """Why a state-changing request must be refused as cross-site, or None.
+
+    Browsers mark what a page on another site sends (``Origin``, ``Sec-Fetch-Site``); plain clients (curl, SDKs)
+    send neither and pass. The service's own pages (same origin) and configured CORS origins pass too.
+    """
+    if scope.get("method") not in _UNSAFE:
+        return None
+    origin = _header(scope, b"origin")
+    if origin is not None and origin != "null":
+        if "*" in allowed_origins or origin in allowed_origins:
+            return None
+        host = _header(scope, b"host") or ""
+        if origin.split("://", 1)[-1] == host:
+            return None
+        return f"cross-site request from {origin} refused: it is not an allowed CORS origin"
+    if origin == "null" or _header(scope, b"sec-fetch-site") == "cross-site":
+        return "cross-site request refused: browsers may only send changes from an allowed CORS origin"
+    return None
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    start: Any = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": payload})  # type: ignore[typeddict-item]
+
+
+class EdgeMiddleware(ASGIMiddleware):
+    """Request id, cross-site refusal, request deadline, metrics and access log for every routed request."""
+
+    def __init__(self, request_timeout: float, allowed_origins: frozenset[str]) -> None:
+        self.request_timeout = request_timeout
+        self.allowed_origins = allowed_origins
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["type"] != "http":
+            await next_app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            refusal = cross_site_refusal(scope, self.allowed_origins)
+            if refusal is not None:
+                await send_json(send_wrapper, 403, {"code": int(Code.PERMISSION_DENIED), "message": refusal})
+                return
+            try:
+                with request_deadline(self.request_timeout):
+                    async with asyncio.timeout(self.request_timeout + _GRACE):
+                        await next_app(scope, receive, send_wrapper)
+            except TimeoutError:
+                if status == 0:
+                    message = f"the request did not finish within {self.request_timeout:g}s"
+                    await send_json(
+                        send_wrapper, 504, {"code": int(Code.DEADLINE_EXCEEDED), "message": message}
+                    )
+        finally:
+            if scope.get("path") != "/metrics":
+                observe(scope, status, started)
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -1,0 +1,56 @@
+"""Bounded transactions: every database call ends within its timeout (and the request deadline) or fails as 503.
+
+On SQLite, where one writer at a time holds the file, writes of this process take turns on an asyncio lock
+instead of racing for the file lock, so a read-then-write transaction (close a history row unless someone else
+did) runs as a unit; on PostgreSQL the same transactions lock their rows (``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service import deadline
+from service.errors import ApiError, UnavailableError
+from service.metrics import DB_ERRORS
+
+log = logging.getLogger("kuberay_apiserver.db")
+
+
+class Database:
+    """The engine's sessions, bounded and with failures translated."""
+
+    def __init__(self, engine: AsyncEngine, timeout: float = 10.0) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, operation: str, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits when the block ends; any failure is an ``UnavailableError``."""
+        limit = deadline.budget(self.timeout)
+        try:
+            async with asyncio.timeout(limit):
+                lock = self._write_lock if write else None
+                async with lock or contextlib.nullcontext(), self.sessionmaker() as session, session.begin():
+                    yield session
+        except ApiError:
+            raise
+        except TimeoutError:
+            DB_ERRORS.labels(operation=operation).inc()
+            raise UnavailableError(f"the database did not answer within {limit:g}s ({operation})") from None
+        except (SQLAlchemyError, OSError) as exc:
+            DB_ERRORS.labels(operation=operation).inc()
+            raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None
+        except Exception as exc:
+            # Drivers raise their own types for some connection failures (asyncpg on connect, for example).
+            DB_ERRORS.labels(operation=operation).inc()
+            log.exception("unexpected database failure (%s)", operation)
+            raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None

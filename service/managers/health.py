@@ -1,0 +1,41 @@
+"""Readiness: the database takes writes and the Kubernetes API answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from service.db.records import Records
+from service.errors import ApiError
+from service.kube.client import KubeClient
+from service.kube.errors import KubeError
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    ready: bool
+    checks: dict[str, str]
+
+
+class HealthManager:
+    def __init__(self, kube: KubeClient, records: Records, timeout: float) -> None:
+        self.kube = kube
+        self.records = records
+        self.timeout = timeout
+
+    async def readiness(self) -> Readiness:
+        """Both dependencies checked at once, each within ``timeout``; a failure names the one that failed."""
+
+        async def check(probe: asyncio.Future[object] | object) -> str:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await probe  # type: ignore[misc]
+            except (ApiError, KubeError) as exc:
+                return f"unavailable: {exc.message}"
+            except TimeoutError:
+                return f"unavailable: no answer within {self.timeout:g}s"
+            return "ok"
+
+        database, kubernetes = await asyncio.gather(check(self.records.ping()), check(self.kube.version()))
+        checks = {"database": database, "kubernetes": kubernetes}
+        return Readiness(ready=all(value == "ok" for value in checks.values()), checks=checks)

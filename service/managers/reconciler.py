@@ -1,0 +1,158 @@
+"""Bringing the records back to the truth in Kubernetes, at start-up and then periodically.
+
+Two jobs:
+
+* **Settle interrupted changes.** A PENDING audit row older than any request can live belongs to a request that
+  died (the process was killed) or lost Kubernetes' answer. Kubernetes tells how it ended: a created or updated
+  object carries the row's id in an annotation; a deleted one is gone (or terminating).
+* **Close vanished resources.** A live history row whose object no longer exists was deleted while nobody watched
+  (the service was down, or its watch missed it): close it and audit the deletion once.
+
+Reads never write records; this task (and the watcher) do. Every replica may run it: settling and closing lock
+their rows, so the second replica to arrive finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from service.db.models import AuditEventRow
+from service.db.records import Observed, Records, utcnow
+from service.errors import ApiError, Code
+from service.kube.client import KubeClient, Obj
+from service.kube.errors import KubeError, KubeNotFoundError
+from service.managers.lifecycle import intent_of, observe
+from service.vocabulary import (
+    COMPUTE_TEMPLATE_SELECTOR,
+    KIND_OF,
+    USER_LABEL,
+    Action,
+    Resource,
+)
+
+log = logging.getLogger("kuberay_apiserver.reconciler")
+
+INTERRUPTED = (
+    "interrupted: the request ended before Kubernetes confirmed this change, and Kubernetes does not show it"
+)
+# A history row younger than this, compared with the start of the list that misses its object, is left alone:
+# its object may have been created after Kubernetes answered the list.
+SETTLE_MARGIN = dt.timedelta(seconds=5)
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class Reconciler:
+    def __init__(self, kube: KubeClient, records: Records, pending_after: float) -> None:
+        self.kube = kube
+        self.records = records
+        self.pending_after = dt.timedelta(seconds=pending_after)
+        """How old a PENDING row must be before it is judged: longer than any request can take."""
+
+    async def run_once(self) -> tuple[int, int]:
+        """Settle old PENDING rows and close vanished resources; returns (settled, closed)."""
+        settled = await self.settle_pending()
+        closed = 0
+        for resource in Resource:
+            closed += await self.close_vanished(resource)
+        return settled, closed
+
+    async def settle_pending(self) -> int:
+        settled = 0
+        for row in await self.records.pending(utcnow() - self.pending_after):
+            try:
+                if await self._settle(row):
+                    settled += 1
+            except (KubeError, ApiError) as exc:
+                log.warning("could not settle change %s yet: %s", row.id, getattr(exc, "message", exc))
+        return settled
+
+    async def _settle(self, row: AuditEventRow) -> bool:
+        kind = KIND_OF[Resource(row.resource)]
+        try:
+            obj: Obj | None = await self.kube.get(kind, row.namespace, row.name)
+        except KubeNotFoundError:
+            obj = None
+        metadata = (obj or {}).get("metadata") or {}
+        if row.action == Action.DELETE:
+            gone = (
+                obj is None
+                or (row.uid and metadata.get("uid") != row.uid)
+                or bool(metadata.get("deletionTimestamp"))
+            )
+            if gone:
+                return await self.records.succeed(row.id, Observed(uid=row.uid)) is not None
+        elif obj is not None and intent_of(obj) == str(row.id):
+            observed = observe(obj)
+            observed = Observed(
+                uid=observed.uid,
+                resource_version=observed.resource_version,
+                created_at=_parse_time(metadata.get("creationTimestamp")),
+                owner=str((metadata.get("labels") or {}).get(USER_LABEL) or ""),
+            )
+            return await self.records.succeed(row.id, observed) is not None
+        await self.records.fail(row.id, int(Code.ABORTED), INTERRUPTED)
+        log.info(
+            "settled an interrupted %s of %s %s/%s as failed",
+            row.action,
+            row.resource,
+            row.namespace,
+            row.name,
+        )
+        return True
+
+    async def close_vanished(self, resource: Resource) -> int:
+        started = utcnow()
+        rows = await self.records.live(resource, None)
+        if not rows:
+            return 0
+        kind = KIND_OF[resource]
+        selector = COMPUTE_TEMPLATE_SELECTOR if resource is Resource.COMPUTE_TEMPLATES else ""
+        try:
+            present = _uids((await self.kube.list(kind, None, label_selector=selector)).get("items") or [])
+        except KubeError as exc:
+            log.warning("could not list %s to reconcile their history: %s", kind.plural, exc.message)
+            return 0
+        closed = 0
+        for key, row in rows.items():
+            uid = present.get(key)
+            if uid is not None and (not row.uid or uid == row.uid):
+                continue
+            if await self.records.mark_gone(
+                resource, row.namespace, row.name, uid=row.uid, created_before=started - SETTLE_MARGIN
+            ):
+                closed += 1
+        return closed
+
+    async def run_forever(self, interval: float) -> None:
+        """Reconcile now, then every ``interval`` seconds, until cancelled; failures are logged and retried."""
+        while True:
+            try:
+                settled, closed = await self.run_once()
+                if settled or closed:
+                    log.info("reconciled records", extra={"settled": settled, "closed": closed})
+            except ApiError as exc:
+                log.warning("reconciling the records failed, retrying in %ss: %s", interval, exc.message)
+            except Exception:
+                log.exception("reconciling the records failed unexpectedly, retrying in %ss", interval)
+            await asyncio.sleep(interval)
+
+
+def _uids(items: Iterable[Obj]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for item in items:
+        metadata = item.get("metadata") or {}
+        found[(str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))] = str(
+            metadata.get("uid") or ""
+        )
+    return found
