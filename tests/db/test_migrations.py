@@ -22,7 +22,7 @@ from tests.support import processes
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-APP_TABLES = {"audit_events", "resources"}
+APP_TABLES = {"audit_events", "resources", "heartbeat"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

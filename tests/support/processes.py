@@ -164,16 +164,15 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
-@contextlib.contextmanager
-def service(
+def start_service(
     workdir: Path,
     database_url: str,
     kubeconfig: Path,
     grpc: bool = True,
     *extra: str,
     env: dict[str, str] | None = None,
-) -> Iterator[Service]:
-    """The service on a free loopback port, waited for until /readyz answers 200; ``env`` adds variables."""
+) -> Service:
+    """Start the service on a free loopback port and wait until /readyz answers 200; the caller stops it."""
     port = free_port()
     grpc_port = free_port() if grpc else 0
     log_path = workdir / f"service-{port}.log"
@@ -205,13 +204,31 @@ def service(
         env=env,
         cwd=workdir,
     )
+    log.close()  # the child has its own copy
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, log_path)
-        yield Service(url, process, log_path, grpc_port)
-    finally:
+    except BaseException:
         stop(process)
-        log.close()
+        raise
+    return Service(url, process, log_path, grpc_port)
+
+
+@contextlib.contextmanager
+def service(
+    workdir: Path,
+    database_url: str,
+    kubeconfig: Path,
+    grpc: bool = True,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[Service]:
+    """The service on a free loopback port, waited for until /readyz answers 200; ``env`` adds variables."""
+    running = start_service(workdir, database_url, kubeconfig, grpc, *extra, env=env)
+    try:
+        yield running
+    finally:
+        stop(running.process)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
