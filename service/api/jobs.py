@@ -10,9 +10,9 @@ from service.api.params import Continue, IncludeDeleted, Limit, include_deleted,
 from service.api.paths import ends_with_slash, is_legacy, paths, rpc
 from service.api.wire import WireDTO
 from service.errors import invalid_input
-from service.managers.jobs import JobManager
 from service.managers.context import Caller
-from service.schemas.job import RayJob, ListRayJobsResponse
+from service.managers.jobs import JobManager
+from service.schemas.job import ListRayJobsResponse, RayJob
 
 TAGS = ["RayJobService"]
 AnyRequest = Request[Any, Any, Any]

@@ -7,6 +7,7 @@ error for the caller.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
@@ -30,10 +31,8 @@ class KubeError(Exception):
     def from_response(cls, status: int, body: bytes) -> KubeError:
         reason, message = "", f"the Kubernetes API answered {status}"
         data: Any = None
-        try:
+        with contextlib.suppress(msgspec.DecodeError):
             data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            pass
         if isinstance(data, dict) and data.get("kind") == "Status":
             reason = str(data.get("reason") or "")
             message = str(data.get("message") or message)

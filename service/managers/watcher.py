@@ -15,7 +15,7 @@ from service.db.records import Records
 from service.errors import ApiError
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError, KubeGoneError
-from service.vocabulary import Kind, Resource, RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES
+from service.vocabulary import RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES, Kind, Resource
 
 log = logging.getLogger("kuberay_apiserver.watcher")
 

@@ -1,0 +1,104 @@
+"""A TCP proxy in front of a real server (the dev cluster, PostgreSQL) that can be told to misbehave.
+
+Modes: ``pass`` forwards both ways; ``hang`` forwards nothing in either direction and never closes (a hung
+server); ``blackhole`` forwards requests but drops every answer (the server acts, the client never hears);
+``refuse`` closes new and open connections at once (a server that is down). It runs in a thread of its own, so
+the test's own event loop is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from tests.support.processes import free_port
+
+
+class FaultyProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.mode = "pass"
+        self._loop = asyncio.new_event_loop()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", self.port))
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+
+    def set_mode(self, mode: str) -> None:
+        assert mode in ("pass", "hang", "blackhole", "refuse")
+        self.mode = mode
+        if mode == "refuse":
+            self._loop.call_soon_threadsafe(self._close_all)
+
+    def _close_all(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "refuse":
+            writer.close()
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update({writer, upstream_writer})
+        try:
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer, answers=False),
+                self._pipe(upstream_reader, writer, answers=True),
+            )
+        finally:
+            for w in (writer, upstream_writer):
+                self._writers.discard(w)
+                w.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await reader.read(65536):
+                while self.mode == "hang":  # noqa: ASYNC110 - the mode is flipped from another thread
+                    await asyncio.sleep(0.05)
+                if self.mode == "refuse":
+                    return
+                if answers and self.mode == "blackhole":
+                    continue
+                writer.write(data)
+                await writer.drain()
+
+    def start(self) -> FaultyProxy:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            self._close_all()
+            tasks = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        self._thread.join(5)
+
+
+@contextlib.contextmanager
+def faulty_proxy(target_host: str, target_port: int) -> Iterator[FaultyProxy]:
+    proxy = FaultyProxy(target_host, target_port).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
