@@ -142,19 +142,15 @@ class Records:
         *,
         uid: str = "",
         status: dict[str, Any] | None = None,
-        created_before: dt.datetime | None = None,
     ) -> bool:
         """Close the live history row of a resource that disappeared without an API call, and audit that once.
 
-        Returns False when there was nothing to close: unknown or already closed, a newer object of that name,
-        a row younger than ``created_before`` (its object may postdate the caller's look), or a deletion that
-        an API call announced (that call, or the reconciler, records it).
+        Returns False when there was nothing to close: unknown or already closed, a newer object of that name
+        (another ``uid``), or a deletion that an API call announced (that call, or the reconciler, records it).
         """
         async with self.db.transaction("mark_gone", write=True) as session:
             row = await _live_row(session, resource, namespace, name, lock=True)
             if row is None or (uid and row.uid and row.uid != uid):
-                return False
-            if created_before is not None and as_utc(row.created_at) >= created_before:
                 return False
             announced = await session.scalar(
                 select(AuditEventRow.id)

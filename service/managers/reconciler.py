@@ -38,9 +38,6 @@ log = logging.getLogger("kuberay_apiserver.reconciler")
 INTERRUPTED = (
     "interrupted: the request ended before Kubernetes confirmed this change, and Kubernetes does not show it"
 )
-# A history row younger than this, compared with the start of the list that misses its object, is left alone:
-# its object may have been created after Kubernetes answered the list.
-SETTLE_MARGIN = dt.timedelta(seconds=5)
 
 
 def _parse_time(value: object) -> dt.datetime | None:
@@ -112,7 +109,9 @@ class Reconciler:
         return True
 
     async def close_vanished(self, resource: Resource) -> int:
-        started = utcnow()
+        # Rows first, then the list: a row settles only after Kubernetes confirmed its object, so any row read
+        # here has an object the later list must show, unless it is gone. (A newer object of the same name has
+        # another uid, which mark_gone compares.)
         rows = await self.records.live(resource, None)
         if not rows:
             return 0
@@ -128,9 +127,7 @@ class Reconciler:
             uid = present.get(key)
             if uid is not None and (not row.uid or uid == row.uid):
                 continue
-            if await self.records.mark_gone(
-                resource, row.namespace, row.name, uid=row.uid, created_before=started - SETTLE_MARGIN
-            ):
+            if await self.records.mark_gone(resource, row.namespace, row.name, uid=row.uid):
                 closed += 1
         return closed
 

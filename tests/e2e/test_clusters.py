@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 import httpx
@@ -429,3 +430,115 @@ async def test_api_deletion_is_audited_once_despite_the_watcher(
     assert sorted((c["name"], c["user"]) for c in history["clusters"]) == sorted(
         [("gone0", "3cpo"), ("gone1", "3cpo"), ("gone2", "3cpo"), ("external", "bob")]
     )
+
+
+async def test_many_concurrent_deletions_are_each_audited_once(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
+    """Rounds of concurrent API deletions while the watcher sees every one of them: one DELETE row each."""
+    import asyncio
+
+    from service.managers.watcher import GRACE_SECONDS
+
+    await make_template(api, namespace)
+    names: list[str] = []
+    for round_number in range(2):
+        batch = [f"r{round_number}-{index}" for index in range(25)]
+        created = await asyncio.gather(
+            *(
+                api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace, n))
+                for n in batch
+            )
+        )
+        assert [r.status_code for r in created] == [200] * len(batch)
+        deleted = await asyncio.gather(
+            *(api.delete(f"/apis/v1/namespaces/{namespace}/clusters/{n}") for n in batch)
+        )
+        assert [r.status_code for r in deleted] == [200] * len(batch)
+        names += batch
+    await asyncio.sleep(GRACE_SECONDS + 2)
+    audit = await api.get(
+        f"/apis/v1/namespaces/{namespace}/audit",
+        params={"resource": "clusters", "action": "DELETE", "pageSize": 1000},
+    )
+    deletions = sorted((e["name"], e["outcome"], e.get("message", "")) for e in audit.json()["events"])
+    assert deletions == sorted((n, "SUCCESS", "") for n in names)
+
+
+async def test_clusters_owned_by_jobs_and_services_are_not_listed(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
+    """The operator's clusters for a RayJob or RayService belong to those; the cluster list leaves them out."""
+
+    def owned(name: str, owner_kind: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayCluster",
+            "metadata": {
+                "name": name,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "ray.io/v1",
+                        "kind": owner_kind,
+                        "name": f"{name}-owner",
+                        "uid": str(uuid.uuid4()),
+                    }
+                ],
+            },
+            "spec": {
+                "headGroupSpec": {
+                    "rayStartParams": {},
+                    "template": {
+                        "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.46.0"}]}
+                    },
+                }
+            },
+        }
+
+    for name, kind in (("of-a-job", "RayJob"), ("of-a-service", "RayService")):
+        await custom(kube).create_namespaced_custom_object(
+            "ray.io", "v1", namespace, "rayclusters", owned(name, kind)
+        )
+    plain = owned("standalone", "Deployment")
+    await custom(kube).create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", plain)
+    listed = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"]
+    assert [c["name"] for c in listed] == ["standalone"]
+    everywhere = (await api.get("/apis/v1/clusters")).json()["clusters"]
+    assert {c["name"] for c in everywhere if c["namespace"] == namespace} == {"standalone"}
+    # Still readable by name: it exists, it is only not the cluster list's to show.
+    assert (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/of-a-job")).status_code == 200
+
+
+async def test_groups_always_carry_their_start_parameters(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
+    """A group without start parameters (kubectl, another tool) still answers ``rayStartParams: {}``."""
+    body = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": "bare"},
+        "spec": {
+            "headGroupSpec": {
+                "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.46.0"}]}}
+            },
+            "workerGroupSpecs": [
+                {
+                    "groupName": "w",
+                    "replicas": 1,
+                    "minReplicas": 1,
+                    "maxReplicas": 1,
+                    "template": {
+                        "spec": {"containers": [{"name": "ray-worker", "image": "rayproject/ray:2.46.0"}]}
+                    },
+                }
+            ],
+        },
+    }
+    await custom(kube).create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", body)
+    for answer in (
+        (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/bare")).json(),
+        (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"][0],
+    ):
+        spec = answer["clusterSpec"]
+        assert spec["headGroupSpec"]["rayStartParams"] == {}
+        assert [w["rayStartParams"] for w in spec["workerGroupSpec"]] == [{}]

@@ -158,3 +158,16 @@ async def test_pagination(api: httpx.AsyncClient, namespace: str) -> None:
         names += [j["name"] for j in page["jobs"]]
         token = page.get("continue", "")
     assert names == ["job0", "job1", "job2", "job3"] and token == ""
+
+
+async def test_zero_floats_are_left_out_as_upstream_does(api: httpx.AsyncClient, namespace: str) -> None:
+    """protojson omits a zero float; printing it as ``0.0`` would differ from upstream's answers."""
+    await make_template(api, namespace)
+    body = {**payloads.job(namespace, "zero-floats"), "entrypointNumCpus": 0, "entrypointNumGpus": 0.0}
+    created = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body)
+    assert created.status_code == 200, created.text
+    got = await api.get(f"/apis/v1/namespaces/{namespace}/jobs/zero-floats")
+    for response in (created, got):
+        data = response.json()
+        assert "entrypointNumCpus" not in data and "entrypointNumGpus" not in data, response.text
+        assert "0.0" not in response.text.replace('"0.0.0.0"', "")

@@ -159,6 +159,20 @@ async def test_racing_updates_never_overwrite_silently(
         "ray.io", "v1", namespace, "rayservices", "test-service"
     )
     assert cr["spec"]["deploymentUnhealthySecondThreshold"] in winners
+    # No lost update: each successful update replaced the version the one before it produced, so the audit
+    # trail's versions form one chain starting at the create (two winners from one version would fork it).
+    events = (
+        await api.get(
+            f"/apis/v1/namespaces/{namespace}/audit", params={"name": "test-service", "outcome": "SUCCESS"}
+        )
+    ).json()["events"]
+    (create,) = [e for e in events if e["action"] == "CREATE"]
+    updates = {e["previousResourceVersion"]: e["resourceVersion"] for e in events if e["action"] == "UPDATE"}
+    assert len(updates) == len(winners) == statuses.count(200)
+    version, chain = create["resourceVersion"], 0
+    while version in updates:
+        version, chain = updates[version], chain + 1
+    assert chain == len(winners) and version == cr["metadata"]["resourceVersion"]
 
 
 async def test_validation_and_pagination(api: httpx.AsyncClient, namespace: str) -> None:

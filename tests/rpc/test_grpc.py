@@ -613,3 +613,128 @@ async def test_documented_grpcurl_examples_work(
             )
         else:
             await call(request, metadata=metadata)
+
+
+def _invalid(text: str) -> str:
+    return f"{text}: Invalid input error: {text}"
+
+
+EMPTY_CASES = [
+    # (stub, method, request, upstream's text): the name is checked first, then the namespace.
+    (
+        "templates",
+        "GetComputeTemplate",
+        config_pb2.GetComputeTemplateRequest(name="", namespace=""),
+        "Compute template name is empty. Please specify a valid value.",
+    ),
+    (
+        "templates",
+        "GetComputeTemplate",
+        config_pb2.GetComputeTemplateRequest(name="x", namespace=""),
+        "Namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "templates",
+        "DeleteComputeTemplate",
+        config_pb2.DeleteComputeTemplateRequest(name="x", namespace=""),
+        "Namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "templates",
+        "ListComputeTemplates",
+        config_pb2.ListComputeTemplatesRequest(namespace=""),
+        "Namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "clusters",
+        "GetCluster",
+        cluster_pb2.GetClusterRequest(name="", namespace=""),
+        "Cluster name is empty. Please specify a valid value.",
+    ),
+    (
+        "clusters",
+        "GetCluster",
+        cluster_pb2.GetClusterRequest(name="x", namespace=""),
+        "Namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "clusters",
+        "DeleteCluster",
+        cluster_pb2.DeleteClusterRequest(name="x", namespace=""),
+        "Namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "clusters",
+        "ListCluster",
+        cluster_pb2.ListClustersRequest(namespace=""),
+        "Namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "jobs",
+        "GetRayJob",
+        job_pb2.GetRayJobRequest(name="", namespace=""),
+        "job name is empty. Please specify a valid value.",
+    ),
+    (
+        "jobs",
+        "GetRayJob",
+        job_pb2.GetRayJobRequest(name="x", namespace=""),
+        "job namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "jobs",
+        "DeleteRayJob",
+        job_pb2.DeleteRayJobRequest(name="x", namespace=""),
+        "job namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "jobs",
+        "ListRayJobs",
+        job_pb2.ListRayJobsRequest(namespace=""),
+        "job namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "services",
+        "GetRayService",
+        serve_pb2.GetRayServiceRequest(name="", namespace=""),
+        "ray service name is empty. Please specify a valid value.",
+    ),
+    (
+        "services",
+        "GetRayService",
+        serve_pb2.GetRayServiceRequest(name="x", namespace=""),
+        "ray service namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "services",
+        "DeleteRayService",
+        serve_pb2.DeleteRayServiceRequest(name="x", namespace=""),
+        "ray service namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "services",
+        "ListRayServices",
+        serve_pb2.ListRayServicesRequest(namespace=""),
+        "ray service namespace is empty. Please specify a valid value.",
+    ),
+    (
+        "services",
+        "CreateRayService",
+        serve_pb2.CreateRayServiceRequest(namespace="ns"),
+        "Service is empty, please input a valid payload.",
+    ),
+    (
+        "services",
+        "UpdateRayService",
+        serve_pb2.UpdateRayServiceRequest(name="x", namespace="ns"),
+        "Service is empty, please input a valid payload.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stub", "method", "request_message", "text"), EMPTY_CASES)
+async def test_empty_names_and_namespaces_as_upstream(
+    rpc: Stubs, stub: str, method: str, request_message: Message, text: str
+) -> None:
+    error = await rpc_error(getattr(getattr(rpc, stub), method)(request_message))
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, _invalid(text))

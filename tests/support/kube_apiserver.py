@@ -492,6 +492,8 @@ class RealKubeApiServer:
             # Nobody else talks to this apiserver: keep the default/kubernetes endpoints out of the way.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            # Compact etcd often, so continue tokens and resourceVersions really expire (410 Gone) within a test.
+            "--etcd-compaction-interval=1s",
             "--v=1",
         ]
         self._apiserver = self._spawn(args, "apiserver.log")

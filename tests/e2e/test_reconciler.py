@@ -1,0 +1,70 @@
+"""The reconciler, with the watcher off: reads never write records, and deletions that happened while nobody
+watched are closed (and audited once) when the service next reconciles."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+from kubernetes_asyncio import client, config
+
+from tests.e2e import payloads
+from tests.support import processes
+
+QUIET = {"KUBERAY_APISERVER_WATCH": "false", "KUBERAY_APISERVER_RECONCILE_INTERVAL": "3600"}
+
+
+async def _delete_behind_its_back(kubeconfig: Path, namespace: str, name: str) -> None:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(configuration=cfg) as api:
+        await client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            "ray.io", "v1", namespace, "rayclusters", name
+        )
+
+
+def _deletions(http: httpx.Client, namespace: str, name: str) -> list[tuple[str, str]]:
+    events = http.get(
+        f"/apis/v1/namespaces/{namespace}/audit", params={"name": name, "action": "DELETE"}
+    ).json()
+    return [(e["outcome"], e["message"]) for e in events["events"]]
+
+
+def test_vanished_resources_are_closed_by_the_reconciler_not_by_reads(
+    dev_kubeconfig: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'reconcile.db'}"
+    namespace = "ray-system"
+    with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
+        http = httpx.Client(base_url=service.url, timeout=30)
+        template = payloads.template(namespace, "rec-template")
+        assert (
+            http.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template).status_code == 200
+        )
+        body = payloads.cluster(namespace, "rec-cluster", "rec-template")
+        assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
+        asyncio.run(_delete_behind_its_back(dev_kubeconfig, namespace, "rec-cluster"))
+        # Reads show the truth but record nothing.
+        assert http.get(f"/apis/v1/namespaces/{namespace}/clusters/rec-cluster").status_code == 404
+        assert http.get(f"/apis/v1/namespaces/{namespace}/clusters").json() == {"clusters": []}
+        assert _deletions(http, namespace, "rec-cluster") == []
+    # The next start reconciles (the interval is an hour, so only the start-up run can have done it).
+    with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
+        http = httpx.Client(base_url=service.url, timeout=30)
+        deadline = time.monotonic() + 20
+        while not _deletions(http, namespace, "rec-cluster") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _deletions(http, namespace, "rec-cluster") == [
+            ("SUCCESS", "deleted outside the API (noticed by the service)")
+        ]
+        history = http.get(
+            f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"}
+        ).json()
+        (deleted,) = history["clusters"]
+        assert deleted["name"] == "rec-cluster" and deleted["deletedAt"] and deleted["user"] == "3cpo"
+    with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
+        http = httpx.Client(base_url=service.url, timeout=30)
+        time.sleep(1)
+        assert len(_deletions(http, namespace, "rec-cluster")) == 1  # a later run finds nothing left to do
