@@ -13,6 +13,9 @@ SUBDOMAIN_MAX = 253
 _LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _LABEL_RE = re.compile(_LABEL)
 _SUBDOMAIN_RE = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+# The same rules as anchored JSON Schema patterns, for the OpenAPI document.
+LABEL_PATTERN = f"^{_LABEL}$"
+SUBDOMAIN_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
 
 
 def label_problem(value: str) -> str | None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Request, get
 from litestar.params import Parameter
 
-from service.api.paths import paths, rpc
+from service.api.paths import Namespace, paths, rpc
 from service.managers.audit import AuditManager, build_filter, page_size
 from service.schemas.audit import AuditEventDetail, ListAuditEventsResponse
 
@@ -16,7 +16,7 @@ FILTERS = ("user", "resource", "name", "action", "outcome", "since", "until")
 AnyRequest = Request[Any, Any, Any]
 
 
-def _query(name: str, description: str) -> Any:
+def _query(name: RayName, description: str) -> Any:
     return Annotated[str | None, Parameter(query=name, required=False, description=description)]
 
 
@@ -61,7 +61,7 @@ async def list_audit_events(
 async def list_namespace_audit_events(
     request: AnyRequest,
     audit: AuditManager,
-    namespace: str,
+    namespace: Namespace,
     user: User = None,
     resource: ResourceKind = None,
     name: Name = None,
@@ -83,7 +83,7 @@ async def get_audit_event(audit: AuditManager, event_id: str) -> AuditEventDetai
 
 
 @get(paths("/namespaces/{namespace:str}/audit/{event_id:str}"), **rpc("GetNamespaceAuditEvent"), tags=TAGS)
-async def get_namespace_audit_event(audit: AuditManager, namespace: str, event_id: str) -> AuditEventDetail:
+async def get_namespace_audit_event(audit: AuditManager, namespace: Namespace, event_id: str) -> AuditEventDetail:
     """One audit event of a namespace with the spec the request carried."""
     return await audit.get(event_id, namespace)
 

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 
 from service.api.params import Continue, IncludeDeleted, Limit, include_deleted, int_param, str_param
-from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.paths import Namespace, RayName, ends_with_slash, is_legacy, paths, rpc
 from service.api.wire import WireDTO
 from service.errors import invalid_input
 from service.managers.clusters import ClusterManager
@@ -27,14 +27,14 @@ AnyRequest = Request[Any, Any, Any]
     tags=TAGS,
 )
 async def create_cluster(
-    request: AnyRequest, clusters: ClusterManager, caller: Caller, namespace: str, data: Cluster | None = None
+    request: AnyRequest, clusters: ClusterManager, caller: Caller, namespace: Namespace, data: Cluster | None = None
 ) -> Cluster:
     """Create a RayCluster from compute templates."""
     return await clusters.create(caller, namespace, data or Cluster(), legacy=is_legacy(request.url.path))
 
 
 @get(paths("/namespaces/{namespace:str}/clusters/{name:str}"), **rpc("GetCluster"), tags=TAGS)
-async def get_cluster(clusters: ClusterManager, namespace: str, name: str) -> Cluster:
+async def get_cluster(clusters: ClusterManager, namespace: Namespace, name: RayName) -> Cluster:
     """Get a cluster with its live status and events."""
     return await clusters.get(namespace, name)
 
@@ -55,7 +55,7 @@ async def _list(request: AnyRequest, clusters: ClusterManager, namespace: str | 
 async def list_clusters(
     request: AnyRequest,
     clusters: ClusterManager,
-    namespace: str,
+    namespace: Namespace,
     limit: Limit = None,
     continue_: Continue = None,
     include_deleted_: IncludeDeleted = None,
@@ -83,7 +83,7 @@ async def list_all_clusters(
     tags=TAGS,
 )
 async def delete_cluster(
-    clusters: ClusterManager, caller: Caller, namespace: str, name: str
+    clusters: ClusterManager, caller: Caller, namespace: Namespace, name: RayName
 ) -> dict[str, Any]:
     """Delete a cluster."""
     await clusters.delete(caller, namespace, name)

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, delete, get, post
 
 from service.api.params import Extensions, IncludeDeleted, extensions, include_deleted
-from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.paths import Namespace, TemplateName, ends_with_slash, is_legacy, paths, rpc
 from service.api.wire import WireDTO
 from service.errors import invalid_input
 from service.managers.context import Caller
@@ -38,7 +38,7 @@ async def create_compute_template(
     request: AnyRequest,
     templates: ComputeTemplateManager,
     caller: Caller,
-    namespace: str,
+    namespace: Namespace,
     data: ComputeTemplate | None = None,
     extensions_: Extensions = None,
 ) -> ComputeTemplate:
@@ -55,8 +55,8 @@ async def create_compute_template(
 async def get_compute_template(
     request: AnyRequest,
     templates: ComputeTemplateManager,
-    namespace: str,
-    name: str,
+    namespace: Namespace,
+    name: TemplateName,
     extensions_: Extensions = None,
 ) -> ComputeTemplate:
     """Get a compute template by name."""
@@ -79,7 +79,7 @@ async def _list(
 async def list_compute_templates(
     request: AnyRequest,
     templates: ComputeTemplateManager,
-    namespace: str,
+    namespace: Namespace,
     include_deleted_: IncludeDeleted = None,
     extensions_: Extensions = None,
 ) -> ListComputeTemplatesResponse:
@@ -105,7 +105,7 @@ async def list_all_compute_templates(
     tags=TAGS,
 )
 async def delete_compute_template(
-    templates: ComputeTemplateManager, caller: Caller, namespace: str, name: str
+    templates: ComputeTemplateManager, caller: Caller, namespace: Namespace, name: TemplateName
 ) -> dict[str, Any]:
     """Delete a compute template."""
     await templates.delete(caller, namespace, name)

@@ -18,6 +18,8 @@ from service.errors import invalid_input
 from service.managers.texts import TEXTS, UPDATE_NAME_EMPTY
 from service.vocabulary import Resource
 
+# What a collection path really serves (the routes here only stand in for the named route).
+COLLECTION_METHODS = {"allow": "GET, POST"}
 COLLECTIONS = {
     "compute_templates": Resource.COMPUTE_TEMPLATES,
     "clusters": Resource.CLUSTERS,
@@ -38,13 +40,13 @@ def _routes(collection: str, resource: Resource) -> list[HTTPRouteHandler]:
     )
     async def delete_empty_name(request: Request[Any, Any, Any]) -> None:
         if not ends_with_slash(request.scope):
-            raise MethodNotAllowedException()
+            raise MethodNotAllowedException(headers=COLLECTION_METHODS)
         raise invalid_input(TEXTS[resource].name_empty)
 
     @put(path, include_in_schema=False, opt={"rpc": "unmatched"}, name=f"put-empty-{collection}")
     async def put_empty_name(request: Request[Any, Any, Any]) -> None:
         if resource is not Resource.SERVICES or not ends_with_slash(request.scope):
-            raise MethodNotAllowedException()
+            raise MethodNotAllowedException(headers=COLLECTION_METHODS)
         raise invalid_input(UPDATE_NAME_EMPTY)
 
     return [delete_empty_name, put_empty_name]

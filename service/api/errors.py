@@ -60,7 +60,11 @@ def on_not_found(request: AnyRequest, exc: NotFoundException) -> Response[dict[s
 
 def on_method_not_allowed(request: AnyRequest, exc: MethodNotAllowedException) -> Response[dict[str, Any]]:
     # The contract corrects upstream's 501 to a real 405, keeping the UNIMPLEMENTED code.
-    return _unrouted(request, Code.UNIMPLEMENTED, "Method Not Allowed", 405)
+    response = _unrouted(request, Code.UNIMPLEMENTED, "Method Not Allowed", 405)
+    allow = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow  # RFC 9110: a 405 says which methods the resource has
+    return response
 
 
 def on_validation(request: AnyRequest, exc: ValidationException) -> Response[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 
 from service.api.params import Continue, IncludeDeleted, Limit, include_deleted, int_param, str_param
-from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.paths import Namespace, RayName, ends_with_slash, is_legacy, paths, rpc
 from service.api.wire import WireDTO
 from service.errors import invalid_input
 from service.managers.context import Caller
@@ -27,14 +27,14 @@ AnyRequest = Request[Any, Any, Any]
     tags=TAGS,
 )
 async def create_job(
-    request: AnyRequest, jobs: JobManager, caller: Caller, namespace: str, data: RayJob | None = None
+    request: AnyRequest, jobs: JobManager, caller: Caller, namespace: Namespace, data: RayJob | None = None
 ) -> RayJob:
     """Create a RayJob, on its own cluster (clusterSpec) or an existing one (clusterSelector)."""
     return await jobs.create(caller, namespace, data or RayJob(), legacy=is_legacy(request.url.path))
 
 
 @get(paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("GetRayJob"), tags=TAGS)
-async def get_job(jobs: JobManager, namespace: str, name: str) -> RayJob:
+async def get_job(jobs: JobManager, namespace: Namespace, name: RayName) -> RayJob:
     """Get a job with its live status."""
     return await jobs.get(namespace, name)
 
@@ -55,7 +55,7 @@ async def _list(request: AnyRequest, jobs: JobManager, namespace: str | None) ->
 async def list_jobs(
     request: AnyRequest,
     jobs: JobManager,
-    namespace: str,
+    namespace: Namespace,
     limit: Limit = None,
     continue_: Continue = None,
     include_deleted_: IncludeDeleted = None,
@@ -79,7 +79,7 @@ async def list_all_jobs(
 @delete(
     paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("DeleteRayJob"), status_code=200, tags=TAGS
 )
-async def delete_job(jobs: JobManager, caller: Caller, namespace: str, name: str) -> dict[str, Any]:
+async def delete_job(jobs: JobManager, caller: Caller, namespace: Namespace, name: RayName) -> dict[str, Any]:
     """Delete a job."""
     await jobs.delete(caller, namespace, name)
     return {}

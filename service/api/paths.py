@@ -3,10 +3,12 @@ after the upstream RPC it implements, with its error answers documented."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
+from service import names
 from service.schemas.base import ApiStruct
 
 PREFIXES = ("/apis/v1", "/apis/v1alpha2")
@@ -69,3 +71,28 @@ def ends_with_slash(scope: Any) -> bool:
     """
     raw: bytes = scope.get("raw_path") or b""
     return raw.split(b"?", 1)[0].endswith(b"/")
+
+
+# Path parameters, documented with the rules the managers enforce (Kubernetes' own), so clients and fuzzers know
+# them; the managers still check every value, with upstream's error shape.
+Namespace = Annotated[
+    str,
+    Parameter(
+        description="A namespace (DNS-1123 label).",
+        schema_extra={"pattern": names.LABEL_PATTERN, "maxLength": names.LABEL_MAX},
+    ),
+]
+RayName = Annotated[
+    str,
+    Parameter(
+        description="The resource's name (DNS-1123 label).",
+        schema_extra={"pattern": names.LABEL_PATTERN, "maxLength": names.LABEL_MAX},
+    ),
+]
+TemplateName = Annotated[
+    str,
+    Parameter(
+        description="The template's name (DNS-1123 subdomain).",
+        schema_extra={"pattern": names.SUBDOMAIN_PATTERN, "maxLength": names.SUBDOMAIN_MAX},
+    ),
+]

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, delete, get, post, put
 
 from service.api.params import IncludeDeleted, PageSize, PageToken, include_deleted, int_param, str_param
-from service.api.paths import ends_with_slash, is_legacy, paths, rpc
+from service.api.paths import Namespace, RayName, ends_with_slash, is_legacy, paths, rpc
 from service.api.wire import WireDTO
 from service.errors import invalid_input
 from service.managers.context import Caller
@@ -30,7 +30,7 @@ async def create_service(
     request: AnyRequest,
     services: ServiceManager,
     caller: Caller,
-    namespace: str,
+    namespace: Namespace,
     data: RayService | None = None,
 ) -> RayService:
     """Create a RayService from a serve configuration and a cluster spec."""
@@ -49,8 +49,8 @@ async def update_service(
     request: AnyRequest,
     services: ServiceManager,
     caller: Caller,
-    namespace: str,
-    name: str,
+    namespace: Namespace,
+    name: RayName,
     data: RayService | None = None,
 ) -> RayService:
     """Replace a RayService's spec; a concurrent change makes it fail with 409 (code 10, ABORTED)."""
@@ -58,7 +58,7 @@ async def update_service(
 
 
 @get(paths("/namespaces/{namespace:str}/services/{name:str}"), **rpc("GetRayService"), tags=TAGS)
-async def get_service(services: ServiceManager, namespace: str, name: str) -> RayService:
+async def get_service(services: ServiceManager, namespace: Namespace, name: RayName) -> RayService:
     """Get a service with its live status, events and active cluster."""
     result: RayService = await services.get(namespace, name)
     return result
@@ -82,7 +82,7 @@ async def _list(
 async def list_services(
     request: AnyRequest,
     services: ServiceManager,
-    namespace: str,
+    namespace: Namespace,
     page_size: PageSize = None,
     page_token: PageToken = None,
     include_deleted_: IncludeDeleted = None,
@@ -110,7 +110,7 @@ async def list_all_services(
     tags=TAGS,
 )
 async def delete_service(
-    services: ServiceManager, caller: Caller, namespace: str, name: str
+    services: ServiceManager, caller: Caller, namespace: Namespace, name: RayName
 ) -> dict[str, Any]:
     """Delete a service."""
     await services.delete(caller, namespace, name)
