@@ -5,6 +5,7 @@ For `kuberay-apiserver serve --dev-cluster` and the test suite; never a substitu
 
 from __future__ import annotations
 
+from service.devcluster.requestlog import LoggedRequest
 from service.devcluster.server import DevCluster, serve_dev_cluster
 
-__all__ = ["DevCluster", "serve_dev_cluster"]
+__all__ = ["DevCluster", "LoggedRequest", "serve_dev_cluster"]

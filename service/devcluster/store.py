@@ -2,86 +2,34 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import json
-import secrets
 import uuid
-from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from service.devcluster.continuation import decode_continue, encode_continue
 from service.devcluster.errors import ApiError
+from service.devcluster.metadata import generate_suffix, now_rfc3339, object_key, spec_part, without_rv
+from service.devcluster.namespaces import (
+    INITIAL_NAMESPACES,
+    as_terminating,
+    check_deletable,
+    complete_new_namespace,
+    namespaced_storage_types,
+)
 from service.devcluster.patches import PatchError, json_equal, json_patch, merge_patch
-from service.devcluster.resources import NAMESPACES, RAY_CLUSTERS, RESOURCE_TYPES, JsonObj, ResourceType
+from service.devcluster.resources import NAMESPACES, RAY_CLUSTERS, JsonObj, ResourceType
 from service.devcluster.selectors import Selector
 from service.devcluster.validation import FieldError, check_body, invalid, validate_metadata
-from service.devcluster.watches import ADDED, DELETED, MODIFIED, Change, Watcher
+from service.devcluster.watches import ADDED, DELETED, MODIFIED, Change, Watcher, WatchHub
 
 # ApiError, RAY_CLUSTERS and Selector are re-exported because the tests import them from the store.
-__all__ = [
-    "RAY_CLUSTERS",
-    "ApiError",
-    "DeleteResult",
-    "Selector",
-    "Store",
-    "decode_continue",
-    "encode_continue",
-    "now_rfc3339",
-    "object_key",
-]
+__all__ = ["RAY_CLUSTERS", "ApiError", "DeleteResult", "Selector", "Store"]
 
-INITIAL_NAMESPACES = ("default", "kube-system", "ray-system")
-# Real Kubernetes refuses to delete these.
-PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 # etcd's default request limit caps every stored object; it also keeps watch lines under the 4 MiB a
 # kubernetes_asyncio watch can read as one line.
 MAX_OBJECT_BYTES = 1536 * 1024
-
-
-def now_rfc3339() -> str:
-    """Kubernetes timestamps: UTC, whole seconds, 'Z'."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def object_key(namespace: str | None, name: str) -> str:
-    """The etcd-style key whose byte order is the order of list results."""
-    return f"{namespace}/{name}" if namespace else name
-
-
-def encode_continue(list_rv: int, last_key: str) -> str:
-    token = {"v": "meta.k8s.io/v1", "rv": list_rv, "start": last_key + "\x00"}
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
-
-
-def decode_continue(token: str) -> tuple[int, str]:
-    """The list resourceVersion and the first key to return."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if data.get("v") != "meta.k8s.io/v1" or not isinstance(data.get("start"), str):
-            raise ValueError("unknown continue token version")
-        return int(data["rv"]), data["start"]
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
-        raise ApiError.bad_request(f"continue key is not valid: {exc}") from exc
-
-
-def _spec_part(obj: JsonObj) -> JsonObj:
-    """Everything whose change bumps metadata.generation of a custom resource."""
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-
-
-def _without_rv(obj: JsonObj) -> JsonObj:
-    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
-    return {**obj, "metadata": meta}
-
-
-def _generate_suffix() -> str:
-    # apimachinery's alphabet: no vowels (no accidental words) and no look-alike characters.
-    alphabet = "bcdfghjklmnpqrstvwxz2456789"
-    return "".join(secrets.choice(alphabet) for _ in range(5))
 
 
 @dataclass(frozen=True)
@@ -105,9 +53,7 @@ class Store:
     def __init__(self, history_size: int = 1000, watch_queue_size: int = 5000) -> None:
         self._rv = 0
         self._objects: dict[str, dict[str, JsonObj]] = {}
-        self._history: deque[Change] = deque(maxlen=history_size)
-        self._compacted_rv = 0  # events at or before this resourceVersion have left the history
-        self._watchers: set[Watcher] = set()
+        self._watches = WatchHub(history_size)
         self._watch_queue_size = watch_queue_size
         for name in INITIAL_NAMESPACES:
             self.create(NAMESPACES, None, {"metadata": {"name": name}})
@@ -192,12 +138,7 @@ class Store:
             bucket.pop(key, None)
         else:
             bucket[key] = new
-        if len(self._history) == self._history.maxlen:
-            self._compacted_rv = self._history[0].rv
-        change = Change(self._rv, change_type, rtype.storage_key, key, old, new)
-        self._history.append(change)
-        for watcher in list(self._watchers):
-            watcher.offer(change)
+        self._watches.publish(Change(self._rv, change_type, rtype.storage_key, key, old, new))
         return new
 
     def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> JsonObj:
@@ -208,7 +149,7 @@ class Store:
         if meta.get("resourceVersion"):
             raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
         if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = f"{meta['generateName']}{_generate_suffix()}"
+            meta["name"] = f"{meta['generateName']}{generate_suffix()}"
         errors = validate_metadata(rtype, meta)
         if errors:
             raise invalid(rtype, meta.get("name") or "", errors)
@@ -229,9 +170,7 @@ class Store:
         if rtype.status_subresource:
             obj.pop("status", None)  # status is written only through /status
         if rtype is NAMESPACES:
-            meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
-            obj["spec"] = {"finalizers": ["kubernetes"]}
-            obj["status"] = {"phase": "Active"}
+            complete_new_namespace(obj)
         stored = rtype.to_storage(obj) if rtype.to_storage else obj
         return self.present(rtype, self._commit(ADDED, rtype, key, None, stored))
 
@@ -327,10 +266,10 @@ class Store:
                 errors.append(FieldError("metadata.finalizers", "FieldValueForbidden", detail))
             if errors:
                 raise invalid(rtype, name, errors)
-            if rtype.custom and not json_equal(_spec_part(result), _spec_part(old)):
+            if rtype.custom and not json_equal(spec_part(result), spec_part(old)):
                 meta["generation"] = old_meta.get("generation", 0) + 1
         new_stored = rtype.to_storage(result) if rtype.to_storage else result
-        if json_equal(_without_rv(new_stored), _without_rv(stored)):
+        if json_equal(without_rv(new_stored), without_rv(stored)):
             return self.present(rtype, stored)  # a no-op write keeps its resourceVersion and sends no event
         key = object_key(namespace if rtype.namespaced else None, name)
         if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers"):
@@ -373,28 +312,13 @@ class Store:
 
     def _delete_namespace(self, name: str, stored: JsonObj) -> DeleteResult:
         """Drop the namespace and, at once, everything in it (finalizers included)."""
-        if name in PROTECTED_NAMESPACES:
-            message = f'namespaces "{name}" is forbidden: this namespace may not be deleted'
-            raise ApiError(403, "Forbidden", message, NAMESPACES.details(name))
-        for rtype in self._storage_types():
+        check_deletable(name)
+        for rtype in namespaced_storage_types():
             bucket = self._bucket(rtype)
             for key in self._keys(rtype, name):
                 self._commit(DELETED, rtype, key, bucket[key], copy.deepcopy(bucket[key]))
         gone = self._commit(DELETED, NAMESPACES, name, stored, copy.deepcopy(stored))
-        view = self.present(NAMESPACES, gone)
-        # The response shows the namespace as real Kubernetes does while it empties it.
-        view["metadata"]["deletionTimestamp"] = now_rfc3339()
-        view["status"] = {"phase": "Terminating"}
-        return DeleteResult(view, removed=True)
-
-    @staticmethod
-    def _storage_types() -> Iterable[ResourceType]:
-        """One namespaced type per storage."""
-        seen: dict[str, ResourceType] = {}
-        for rtype in RESOURCE_TYPES:
-            if rtype.namespaced:
-                seen.setdefault(rtype.storage_key, rtype)
-        return seen.values()
+        return DeleteResult(as_terminating(self.present(NAMESPACES, gone)), removed=True)
 
     # ---- watching
 
@@ -415,26 +339,18 @@ class Store:
                 since = int(resource_version or "")
             except ValueError as exc:
                 raise ApiError.bad_request(f'invalid resource version "{resource_version}"') from exc
-            if since < self._compacted_rv:
-                message = f"too old resource version: {since} ({self._compacted_rv})"
-                expired = ApiError(410, "Expired", message)
-                watcher.push({"type": "ERROR", "object": expired.status()})
-                watcher.close()
-                return watcher
-            for change in self._history:
-                if change.rv > since and (event := watcher.event_for(change)) is not None:
-                    watcher.push(event)
-        self._watchers.add(watcher)
+            if not self._watches.replay(watcher, since):
+                return watcher  # expired: it holds only the 410 ERROR and is closed
+        self._watches.add(watcher)
         return watcher
 
     @property
     def open_watches(self) -> int:
-        return len(self._watchers)
+        return self._watches.open_watches
 
     def forget_watcher(self, watcher: Watcher) -> None:
-        self._watchers.discard(watcher)
+        self._watches.discard(watcher)
 
     def close_watchers(self) -> None:
         """End every open watch (the server is stopping)."""
-        for watcher in list(self._watchers):
-            watcher.close()
+        self._watches.close_all()

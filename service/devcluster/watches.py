@@ -1,4 +1,4 @@
-"""Open watches: the committed changes they follow and the events each one has waiting."""
+"""Watches: the changes they follow, the history they resume from and the events each one has waiting."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from service.devcluster.errors import ApiError
 from service.devcluster.resources import JsonObj, ResourceType
 from service.devcluster.selectors import Selector
 
@@ -97,3 +98,50 @@ class Watcher:
         self._closed = True
         self._wakeup.set()
         self._store.forget_watcher(self)
+
+
+class WatchHub:
+    """The recent changes a watch can resume from, and the open watches every new change goes to."""
+
+    def __init__(self, history_size: int) -> None:
+        self._history: deque[Change] = deque(maxlen=history_size)
+        self._compacted_rv = 0  # changes at or before this resourceVersion have left the history
+        self._watchers: set[Watcher] = set()
+
+    def publish(self, change: Change) -> None:
+        """Keep `change` in the history and queue its events on the open watches."""
+        if len(self._history) == self._history.maxlen:
+            self._compacted_rv = self._history[0].rv
+        self._history.append(change)
+        for watcher in list(self._watchers):
+            watcher.offer(change)
+
+    def replay(self, watcher: Watcher, since: int) -> bool:
+        """Queue on `watcher` the events of the changes after resourceVersion `since`.
+
+        False if some of them have left the history: the watcher then holds a 410 ERROR and is closed.
+        """
+        if since < self._compacted_rv:
+            message = f"too old resource version: {since} ({self._compacted_rv})"
+            expired = ApiError(410, "Expired", message)
+            watcher.push({"type": "ERROR", "object": expired.status()})
+            watcher.close()
+            return False
+        for change in self._history:
+            if change.rv > since and (event := watcher.event_for(change)) is not None:
+                watcher.push(event)
+        return True
+
+    def add(self, watcher: Watcher) -> None:
+        self._watchers.add(watcher)
+
+    def discard(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watchers)
+
+    def close_all(self) -> None:
+        for watcher in list(self._watchers):
+            watcher.close()

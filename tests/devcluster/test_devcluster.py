@@ -497,6 +497,12 @@ async def test_main_prints_ready_and_writes_kubeconfig(tmp_path: Path) -> None:
             assert (await client.VersionApi(api).get_code()).git_version == "v1.34.0-devcluster"
             namespaces = await client.CoreV1Api(api).list_namespace()
             assert [n.metadata.name for n in namespaces.items] == ["default", "kube-system", "ray-system"]
+        async with aiohttp.ClientSession() as http, http.get(f"{cfg.host}/_devcluster/requests") as resp:
+            log = await resp.json()
+        assert [(r["method"], r["path"]) for r in log["requests"]] == [
+            ("GET", "/version/"),  # the path exactly as the client sent it
+            ("GET", "/api/v1/namespaces"),
+        ]
     finally:
         proc.terminate()
         code = await asyncio.wait_for(proc.wait(), 10)

@@ -1,0 +1,216 @@
+"""The HTTP request handler: Kubernetes API requests to store calls, results and errors to responses.
+
+Every path goes through one catch-all route and is dispatched here, because unknown paths must still
+answer with a Kubernetes `Status` body. Paths under /_devcluster/ are the dev cluster's own control
+endpoints, not Kubernetes API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from service.devcluster.discovery import discovery_document
+from service.devcluster.errors import ApiError
+from service.devcluster.paths import Target, parse_target
+from service.devcluster.requestlog import RequestLog
+from service.devcluster.resources import NAMESPACES
+from service.devcluster.selectors import Selector
+from service.devcluster.store import Store
+
+logger = logging.getLogger("kuberay_apiserver.devcluster")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024  # RayCluster specs can be large
+DEFAULT_WATCH_SECONDS = 1800  # a real API server ends a watch without timeoutSeconds after 30-60 minutes
+CONTROL_PREFIX = "_devcluster"
+_JSON = "application/json"
+_PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    # Nothing served here has strategic-merge list keys, so a strategic merge is a plain merge.
+    "application/strategic-merge-patch+json": "merge",
+}
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool, which the API server uses
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(body).encode(), status=status, content_type=_JSON)
+
+
+def _not_found_path() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def _method_not_allowed() -> ApiError:
+    message = "the server does not allow this method on the requested resource"
+    return ApiError(405, "MethodNotAllowed", message, {})
+
+
+def _query_bool(request: web.Request, name: str) -> bool:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return False
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ApiError.bad_request(f'invalid boolean value for {name}: "{value}"')
+
+
+def _query_int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ApiError.bad_request(f'invalid integer value for {name}: "{value}"') from exc
+
+
+async def _read_json(request: web.Request, *, optional: bool = False) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ApiError(
+            413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY_BYTES}"
+        ) from exc
+    if not raw.strip():
+        if optional:
+            return None
+        raise ApiError.bad_request("the body of the request is empty")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError.bad_request(f"the body of the request could not be decoded as JSON: {exc}") from exc
+
+
+class Handler:
+    """Turns HTTP requests into store calls, and store results and errors into Kubernetes responses."""
+
+    def __init__(self, store: Store, requests: RequestLog) -> None:
+        self._store = store
+        self._requests = requests
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        try:
+            if parts[:1] == [CONTROL_PREFIX]:
+                # Not logged: a test reading the log would otherwise see its own reads in it.
+                return self._control(request, parts[1:])
+            self._requests.record(request.method, request.raw_path)
+            document = discovery_document(parts, request.host)
+            if document is not None:
+                if request.method not in ("GET", "HEAD"):
+                    raise _method_not_allowed()
+                if isinstance(document, str):
+                    return web.Response(text=document)
+                return _json(document)
+            target = parse_target(parts)
+            if target is None:
+                raise _not_found_path()
+            if request.query.get("dryRun"):
+                # Refused rather than ignored: ignoring it would store what the caller meant to only try.
+                raise ApiError.bad_request("dryRun is not supported by the dev cluster")
+            if target.name is None:
+                return await self._collection(request, target)
+            return await self._item(request, target)
+        except ApiError as err:
+            return _json(err.status(), err.code)
+        except Exception as exc:  # a bug here; answer like an API server would rather than with HTML
+            logger.exception("dev cluster failed on %s %s", request.method, request.path_qs)
+            return _json(ApiError(500, "InternalError", f"Internal error occurred: {exc}").status(), 500)
+
+    def _control(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
+        """/_devcluster/requests?since=N: the logged requests with index N or later."""
+        if parts != ["requests"]:
+            raise _not_found_path()
+        if request.method not in ("GET", "HEAD"):
+            raise _method_not_allowed()
+        since = _query_int(request, "since") or 0
+        entries = [entry.to_json() for entry in self._requests.since(since)]
+        return _json({"requests": entries, "next": self._requests.next_index})
+
+    async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
+        rtype, namespace = target.rtype, target.namespace
+        if request.method == "GET":
+            query = request.query
+            selector = Selector.parse(rtype, query.get("labelSelector"), query.get("fieldSelector"))
+            if _query_bool(request, "watch"):
+                return await self._watch(request, target, selector)
+            limit = _query_int(request, "limit")
+            return _json(self._store.list(rtype, namespace, selector, limit, query.get("continue") or None))
+        if request.method == "POST" and (namespace is not None or not rtype.namespaced):
+            body = await _read_json(request)
+            return _json(self._store.create(rtype, namespace, body), 201)
+        raise _method_not_allowed()
+
+    async def _item(self, request: web.Request, target: Target) -> web.StreamResponse:
+        rtype, namespace, name, sub = target.rtype, target.namespace, target.name or "", target.subresource
+        if request.method == "GET":
+            return _json(self._store.get(rtype, namespace, name))
+        if request.method == "PUT":
+            body = await _read_json(request)
+            return _json(self._store.replace(rtype, namespace, name, body, sub))
+        if request.method == "PATCH":
+            patch_type = _PATCH_TYPES.get(request.content_type)
+            if patch_type is None:
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {', '.join(_PATCH_TYPES)}",
+                )
+            body = await _read_json(request)
+            return _json(self._store.patch(rtype, namespace, name, patch_type, body, sub))
+        if request.method == "DELETE" and sub is None:
+            options = await _read_json(request, optional=True)
+            preconditions = options.get("preconditions") if isinstance(options, dict) else None
+            result = self._store.delete(rtype, namespace, name, preconditions)
+            if rtype.custom or rtype is NAMESPACES or not result.removed:
+                return _json(result.object)
+            # Built-in kinds answer an immediate delete with a Success Status, as real Kubernetes does.
+            details = {**rtype.details(name), "uid": result.object["metadata"].get("uid")}
+            return _json(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }
+            )
+        raise _method_not_allowed()
+
+    async def _watch(self, request: web.Request, target: Target, selector: Selector) -> web.StreamResponse:
+        """Stream newline-delimited events until timeoutSeconds, the client leaves or the server stops."""
+        timeout = _query_int(request, "timeoutSeconds") or DEFAULT_WATCH_SECONDS
+        watcher = self._store.watch(
+            target.rtype, target.namespace, selector, request.query.get("resourceVersion")
+        )
+        response = web.StreamResponse(headers={"Content-Type": _JSON})
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            async with asyncio.timeout(timeout):
+                while (event := await watcher.next()) is not None:
+                    await response.write(json.dumps(event).encode() + b"\n")
+        except (TimeoutError, ConnectionResetError):
+            pass  # the watch ran its time, or the client went away
+        finally:
+            # Runs on cancellation too: the app cancels a handler whose client disconnected.
+            watcher.close()
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+
+def build_app(store: Store, requests: RequestLog | None = None) -> web.Application:
+    """The aiohttp application serving `store` as a Kubernetes API, logging requests to `requests`."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    handler = Handler(store, requests if requests is not None else RequestLog())
+    app.router.add_route("*", "/{path:.*}", handler.dispatch)
+    return app
