@@ -83,7 +83,9 @@ async def get_audit_event(audit: AuditManager, event_id: str) -> AuditEventDetai
 
 
 @get(paths("/namespaces/{namespace:str}/audit/{event_id:str}"), **rpc("GetNamespaceAuditEvent"), tags=TAGS)
-async def get_namespace_audit_event(audit: AuditManager, namespace: Namespace, event_id: str) -> AuditEventDetail:
+async def get_namespace_audit_event(
+    audit: AuditManager, namespace: Namespace, event_id: str
+) -> AuditEventDetail:
     """One audit event of a namespace with the spec the request carried."""
     return await audit.get(event_id, namespace)
 

@@ -27,7 +27,11 @@ AnyRequest = Request[Any, Any, Any]
     tags=TAGS,
 )
 async def create_cluster(
-    request: AnyRequest, clusters: ClusterManager, caller: Caller, namespace: Namespace, data: Cluster | None = None
+    request: AnyRequest,
+    clusters: ClusterManager,
+    caller: Caller,
+    namespace: Namespace,
+    data: Cluster | None = None,
 ) -> Cluster:
     """Create a RayCluster from compute templates."""
     return await clusters.create(caller, namespace, data or Cluster(), legacy=is_legacy(request.url.path))

@@ -26,7 +26,9 @@ CHECKS = ",".join(
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20261202")
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(dev_kubeconfig: Path, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
+    dev_kubeconfig: Path, tmp_path: Path
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
     env = {"KUBERAY_APISERVER_WATCH": "false", "KUBERAY_APISERVER_LOG_LEVEL": "WARNING"}
     with processes.service(tmp_path, url, dev_kubeconfig, False, env=env) as service:
