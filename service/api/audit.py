@@ -16,7 +16,7 @@ FILTERS = ("user", "resource", "name", "action", "outcome", "since", "until")
 AnyRequest = Request[Any, Any, Any]
 
 
-def _query(name: RayName, description: str) -> Any:
+def _query(name: str, description: str) -> Any:
     return Annotated[str | None, Parameter(query=name, required=False, description=description)]
 
 
