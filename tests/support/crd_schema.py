@@ -10,9 +10,7 @@ Kubernetes would silently prune fails validation. The root ``metadata`` is check
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import jsonschema
