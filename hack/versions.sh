@@ -7,5 +7,8 @@ KUBE_VERSION=v1.34.12
 ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.21.4
 # The KubeRay operator module whose config/crd/bases/ holds the CRDs the tests install and validate against
-# (the newest release the module proxy serves; v1.6 added spec.authOptions).
+# (the newest release the module proxy serves; v1.6 added spec.authOptions); the operator tier builds and runs
+# this same release.
 KUBERAY_VERSION=v1.6.1
+# Fake nodes and simulated pod phases for the operator tier (sigs.k8s.io/kwok, the newest the proxy serves).
+KWOK_VERSION=v0.8.0
