@@ -13,6 +13,8 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import functools
+import json
 import os
 import pathlib
 import re
@@ -514,32 +516,36 @@ class RealKubeApiServer:
         result = self.kubectl("create", "-o", "name", *files, timeout=max(1.0, deadline - time.monotonic()))
         if result.returncode != 0:
             raise RuntimeError(f"kubectl create of the CRDs failed: {result.stderr.strip()}")
-        # Wait by the created names rather than -f: kubectl need not parse megabytes of YAML twice.
-        names = result.stdout.split()
-        remaining = max(1, int(deadline - time.monotonic()))
-        result = self.kubectl(
-            "wait", "--for=condition=Established", f"--timeout={remaining}s", *names, timeout=remaining + 10
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"CRDs not Established: {result.stderr.strip()}")
-        # Established is not yet servable: until a resource's watch cache has initialized, the server answers
-        # 429 "storage is (re)initializing" (on etcd >= 3.5 lists are served from that cache).
-        result = self.kubectl(
-            "get",
-            *names,
-            "-o",
-            "jsonpath={range .items[*]}{.spec.group}/{.spec.versions[?(@.storage==true)].name}/"
-            '{.spec.names.plural}{"\\n"}{end}',
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"cannot read the CRDs back: {result.stderr.strip()}")
+        # Polled by the created names rather than `kubectl wait -f`: nothing parses megabytes of YAML twice, and
+        # `kubectl wait` fails outright on a CRD whose status has no conditions yet.
         token = self.token_for(ADMIN_USER)
-        for resource in result.stdout.split():
+        for name in result.stdout.split():
+            crd = name.split("/", 1)[1]
+            self._wait(
+                functools.partial(self._crd_servable, crd, token), self._apiserver, f"CRD {crd}", deadline
+            )
 
-            def servable(url: str = f"{self.url}/apis/{resource}?limit=1") -> bool:
-                return b'"items"' in self._get(url, token)
+    def _crd_servable(self, crd: str, token: str) -> bool:
+        """True once ``crd`` is Established and its resource lists.
 
-            self._wait(servable, self._apiserver, f"list of {resource}", deadline)
+        Established is not yet servable: until the resource's watch cache has initialized the server answers 429
+        "storage is (re)initializing" (on etcd >= 3.5 lists are served from that cache).
+        """
+        try:
+            obj = json.loads(
+                self._get(f"{self.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}", token)
+            )
+        except ValueError:
+            return False
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return False
+        spec = obj["spec"]
+        version = next(v["name"] for v in spec["versions"] if v.get("storage"))
+        listed = self._get(
+            f"{self.url}/apis/{spec['group']}/{version}/{spec['names']['plural']}?limit=1", token
+        )
+        return b'"items"' in listed
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         # Only from the main thread: the parent-death signal fires when the spawning *thread* exits.
