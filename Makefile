@@ -22,11 +22,11 @@ install: $(STAMP) ## Create .venv and install the service with its development t
 run: $(STAMP) ## Run the service on the dev cluster with embedded SQLite (HTTP :31888, gRPC :31887, like the chart's NodePorts)
 	$(VENV)/bin/kuberay-apiserver serve --dev-cluster --host 127.0.0.1 --http-port 31888 --grpc-port 31887
 
-tools: ## Install the Debian packages the tests need, build helm and kube-apiserver, fetch the CRDs (each cached)
+tools: ## Install the Debian packages the tests need, build helm and the control plane, fetch the CRDs (each cached)
 	bash hack/ensure-system-packages.sh
 	bash hack/fetch-crds.sh >/dev/null
 	bash hack/install-helm.sh >/dev/null
-	bash hack/build-kube-apiserver.sh >/dev/null
+	bash hack/build-control-plane.sh >/dev/null
 
 test: $(STAMP) tools ## Run every test: unit, dev cluster and real kube-apiserver, SQLite and PostgreSQL, chart, wheel
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -35,11 +35,17 @@ chart-test: $(STAMP) ## Lint and render the Helm chart, lint the Dockerfile (bui
 	bash hack/install-helm.sh >/dev/null
 	$(PY) -m pytest tests/chart -q
 
-kube-apiserver: ## Build kube-apiserver and kubectl from Go modules (cached) and make sure etcd is installed
+kube-apiserver: ## Build kube-apiserver, kubectl, kube-scheduler, kube-controller-manager and etcd from Go modules (cached)
 	bash hack/build-kube-apiserver.sh
+
+control-plane: ## Also build the KubeRay operator and kwok for the operator tier (cached; prints build times)
+	bash hack/build-control-plane.sh
 
 test-kube: $(STAMP) kube-apiserver ## Tests against a real kube-apiserver + etcd on loopback only
 	$(PY) -m pytest --kube real tests/kubeapi tests/e2e $(PYTEST_ARGS)
+
+test-operator: $(STAMP) control-plane ## The operator tier only: the service while the KubeRay operator reconciles
+	$(PY) -m pytest tests/operator $(PYTEST_ARGS)
 
 bench: $(STAMP) ## Time the HTTP API on loopback, then audit queries over 1,000,000 rows in SQLite and PostgreSQL (~5 min)
 	$(PY) -m bench.api_bench
@@ -55,4 +61,4 @@ format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format service tests migrations
 	$(VENV)/bin/ruff check --fix service tests migrations
 
-.PHONY: help install run tools test chart-test kube-apiserver test-kube bench lint format
+.PHONY: help install run tools test chart-test kube-apiserver control-plane test-kube test-operator bench lint format

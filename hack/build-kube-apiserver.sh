@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kubectl from Go modules (no release binaries can be downloaded here) and makes
-# sure an etcd binary is available, so tests can run against a real API server on loopback.
+# Builds the Kubernetes binaries the tests run (kube-apiserver, kubectl, kube-scheduler, kube-controller-manager)
+# and etcd from Go modules (no release binaries can be downloaded here), so tests can run against a real API
+# server on loopback. hack/build-control-plane.sh sources this file for its helpers.
 #
-# Idempotent: on a cache hit it only prints the binary paths. Bump KUBE_VERSION to rebuild.
+# Idempotent: on a cache hit it only prints the binary paths. Bump KUBE_VERSION or ETCD_VERSION to rebuild.
 #
 # Environment:
 #   XDG_CACHE_HOME   cache root (default ~/.cache); binaries land in $XDG_CACHE_HOME/kuberay-apiserver/bin
@@ -10,18 +11,21 @@
 #   BUILD_JOBS       go build -p (default 2)
 set -euo pipefail
 
-# The pins (KUBE_VERSION, ETCD_VERSION, ETCD_MIN_VERSION) live in hack/versions.sh.
+# The pins (KUBE_VERSION, ETCD_VERSION) live in hack/versions.sh.
 # shellcheck source=hack/versions.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/versions.sh"
 
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/kuberay-apiserver"
 BIN_DIR="$CACHE_ROOT/bin"
-KUBE_APISERVER="$BIN_DIR/kube-apiserver-$KUBE_VERSION"
-KUBECTL="$BIN_DIR/kubectl-$KUBE_VERSION"
+# One `go build` makes all of them: they share most packages, so building them together costs little more
+# than the largest alone.
+KUBE_BINARIES=(kube-apiserver kubectl kube-scheduler kube-controller-manager)
+ETCD="$BIN_DIR/etcd-$ETCD_VERSION"
 NICE="${BUILD_NICE:-10}"
 JOBS="${BUILD_JOBS:-2}"
 
-log() { printf '[build-kube-apiserver] %s\n' "$*" >&2; }
+LOG_TAG=${LOG_TAG:-build-kube-apiserver}
+log() { printf '[%s] %s\n' "$LOG_TAG" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # Runs a command and reports how long it took, so slow steps are visible in CI logs.
@@ -60,7 +64,7 @@ build_kube() {
   staging_version="v0.$minor.$patch"
 
   require_go
-  log "building kube-apiserver and kubectl $KUBE_VERSION (staging modules $staging_version) in $build_dir"
+  log "building ${KUBE_BINARIES[*]} $KUBE_VERSION (staging modules $staging_version) in $build_dir"
   mkdir -p "$build_dir" "$BIN_DIR"
   cd "$build_dir"
 
@@ -94,10 +98,11 @@ build_kube() {
   rm -f go.sum
   log "$(grep -c ' => ' go.mod) staging modules replaced by their $staging_version releases"
 
-  # `go get` of the two main packages resolves the module graph, fetches every module that provides an
-  # imported package and records their checksums in go.sum.
-  timed "module download" nice -n "$NICE" go get \
-    "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION" ||
+  local name pkgs=()
+  for name in "${KUBE_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
+  # `go get` of the main packages resolves the module graph, fetches every module that provides an imported
+  # package and records their checksums in go.sum.
+  timed "module download" nice -n "$NICE" go get "${pkgs[@]/%/@$KUBE_VERSION}" ||
     die "module download failed (see the go error above: it names the module the proxy could not serve)"
 
   # Same variables upstream's hack/lib/version.sh sets, so /version and `kubectl version` report the pin.
@@ -115,82 +120,80 @@ build_kube() {
   # leaves a half-written binary that would count as a cache hit.
   local out="$build_dir/out"
   rm -rf "$out"; mkdir -p "$out"
-  CGO_ENABLED=0 timed "build (kube-apiserver + kubectl, -p $JOBS, nice $NICE)" \
-    nice -n "$NICE" go build -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-  mv -f "$out/kubectl" "$KUBECTL"
-  mv -f "$out/kube-apiserver" "$KUBE_APISERVER"
+  CGO_ENABLED=0 timed "build (${KUBE_BINARIES[*]}, -p $JOBS, nice $NICE)" \
+    nice -n "$NICE" go build -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$out/" "${pkgs[@]}"
+  for name in "${KUBE_BINARIES[@]}"; do mv -f "$out/$name" "$BIN_DIR/$name-$KUBE_VERSION"; done
   rmdir "$out"
 }
 
-build_etcd() {
-  local build_dir="$CACHE_ROOT/etcd-build/$ETCD_VERSION"
+# build_go_main NAME MODULE VERSION PACKAGE OUTPUT: builds the main package PACKAGE of release VERSION of
+# MODULE into OUTPUT. A throwaway module that requires it works where `go install pkg@v` refuses a module whose
+# go.mod has replace directives; MVS then picks the dependency versions of the release's own go.mod.
+build_go_main() {
+  local name=$1 module=$2 version=$3 pkg=$4 output=$5 start
+  local build_dir="$CACHE_ROOT/$name-build/$version"
   require_go
-  log "building etcd $ETCD_VERSION from Go modules in $build_dir"
-  mkdir -p "$build_dir" "$BIN_DIR"
-  cd "$build_dir"
-  # etcd's server module is its main package but carries replace directives (so `go install mod@v` refuses
-  # it); a throwaway module that requires it at the release version works.
-  printf 'module kuberay-apiserver.local/etcd-build\n\ngo 1.23\n' >go.mod
-  rm -f go.sum
-  timed "etcd module download" nice -n "$NICE" go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" ||
-    die "etcd module download failed (see the go error above)"
-  CGO_ENABLED=0 timed "etcd build" nice -n "$NICE" go build -p "$JOBS" -trimpath -ldflags "-s -w" \
-    -o "$build_dir/etcd.tmp" go.etcd.io/etcd/server/v3
-  mv -f "$build_dir/etcd.tmp" "$BIN_DIR/etcd-$ETCD_VERSION"
+  start=$(date +%s)
+  log "building $name from $module@$version ($pkg) in $build_dir"
+  mkdir -p "$build_dir" "$(dirname "$output")"
+  (
+    cd "$build_dir"
+    printf 'module kuberay-apiserver.local/%s-build\n\ngo 1.23\n' "$name" >go.mod
+    rm -f go.sum
+    # `go get` of the package (not just the module) records the checksums of everything it imports, and
+    # raises the go directive when the module needs a newer one.
+    timed "$name module download" nice -n "$NICE" go get "$pkg@$version" ||
+      die "$name module download failed (see the go error above)"
+    CGO_ENABLED=0 timed "$name build" nice -n "$NICE" go build -p "$JOBS" -trimpath -ldflags "-s -w" \
+      -o "$output.tmp" "$pkg"
+  ) || exit 1
+  # Written under a temporary name first, so an interrupted build never leaves a cache hit.
+  mv -f "$output.tmp" "$output"
+  log "$name: $(( $(date +%s) - start ))s in total"
 }
 
-etcd_version_of() { "$1" --version 2>/dev/null | awk '/^etcd Version:/ { print $3; exit }'; }
+# etcd's server module is its main package. Debian's etcd (3.4) is not used: kube-apiserver 1.34 needs
+# RequestWatchProgress (etcd >= 3.5), without it watchers get "Too large resource version" errors.
+build_etcd() {
+  build_go_main etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$ETCD"
+}
 
-# Prints the path of a usable etcd: cached build, PATH, or Debian's etcd-server package (installed if missing).
-ensure_etcd() {
-  local etcd version
-  if [ -x "$BIN_DIR/etcd-$ETCD_VERSION" ]; then
-    echo "$BIN_DIR/etcd-$ETCD_VERSION"; return
+kube_built() {
+  local name
+  for name in "${KUBE_BINARIES[@]}"; do [ -x "$BIN_DIR/$name-$KUBE_VERSION" ] || return 1; done
+}
+
+# Builds the Kubernetes binaries (all, when one is missing) and etcd; sets BUILT=1 when it built anything.
+ensure_kube_and_etcd() {
+  if ! kube_built; then
+    local start; start=$(date +%s)
+    ( build_kube ) || exit 1
+    log "kubernetes binaries: $(( $(date +%s) - start ))s in total"
+    BUILT=1
   fi
-  etcd=$(command -v etcd || true)
-  if [ -z "$etcd" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    log "installing Debian's etcd-server"
-    # Debian's package is enough for tests (kube-apiserver 1.34 accepts etcd 3.4). A policy-rc.d usually
-    # stops the package from starting a system etcd; we start our own on free ports anyway.
-    { apt-get install -y -q etcd-server >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -q etcd-server >/dev/null; }; } ||
-      log "apt-get install etcd-server failed; building etcd instead"
-    etcd=$(command -v etcd || true)
-  fi
-  if [ -n "$etcd" ]; then
-    version=$(etcd_version_of "$etcd")
-    if [ -n "$version" ] && version_ge "$version" "$ETCD_MIN_VERSION"; then
-      echo "$etcd"; return
-    fi
-    log "etcd at $etcd is version '${version:-unknown}' (< $ETCD_MIN_VERSION); building $ETCD_VERSION"
-  fi
-  build_etcd >&2
-  echo "$BIN_DIR/etcd-$ETCD_VERSION"
+  if [ ! -x "$ETCD" ]; then build_etcd; BUILT=1; fi
+}
+
+print_kube_and_etcd() {
+  local name
+  for name in "${KUBE_BINARIES[@]}"; do printf '%-24s %s\n' "$name:" "$BIN_DIR/$name-$KUBE_VERSION"; done
+  printf '%-24s %s\n' "etcd:" "$ETCD"
+}
+
+print_cache_size() {
+  log "cache size: $(du -sh "$CACHE_ROOT" | cut -f1) ($CACHE_ROOT; binaries $(du -sh "$BIN_DIR" | cut -f1))," \
+    "Go module cache $(du -sh "$(go env GOMODCACHE)" 2>/dev/null | cut -f1)," \
+    "Go build cache $(du -sh "$(go env GOCACHE)" 2>/dev/null | cut -f1)"
 }
 
 main() {
-  local built=0 etcd
-  if [ -x "$KUBE_APISERVER" ] && [ -x "$KUBECTL" ]; then
-    : # cache hit: stay quiet
-  else
-    built=1
-    local start; start=$(date +%s)
-    build_kube
-    log "total: $(( $(date +%s) - start ))s"
-  fi
-  etcd=$(ensure_etcd)
-  echo "kube-apiserver: $KUBE_APISERVER"
-  echo "kubectl:        $KUBECTL"
-  echo "etcd:           $etcd"
-  if [ "$built" = 1 ]; then
-    log "cache size: $(du -sh "$CACHE_ROOT" | cut -f1) ($CACHE_ROOT)," \
-      "Go module cache $(du -sh "$(go env GOMODCACHE)" 2>/dev/null | cut -f1)," \
-      "Go build cache $(du -sh "$(go env GOCACHE)" 2>/dev/null | cut -f1)"
-  fi
+  BUILT=0
+  ensure_kube_and_etcd
+  print_kube_and_etcd
+  if [ "$BUILT" = 1 ]; then print_cache_size; fi
 }
 
-# Sourcing the script (e.g. to call build_etcd alone) defines the functions without running main.
+# Sourcing the script (e.g. for its build helpers) defines the functions without running main.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   main "$@"
 fi

@@ -19,6 +19,7 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config
 
 from tests.support import processes
+from tests.support.control_plane import ControlPlane, find_control_plane_binaries
 from tests.support.kube_apiserver import RealKubeApiServer, find_binaries
 from tests.support.tools import crd_dir
 
@@ -65,6 +66,29 @@ def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeApiS
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """kube-apiserver + scheduler + controller-manager + kwok fake nodes + the KubeRay operator, for the session.
+
+    Separate from ``real_kube`` (which starts in seconds) and started only for tests marked ``operator``.
+    """
+    if find_binaries() is None or find_control_plane_binaries() is None:
+        unavailable("control plane not built: run `make control-plane`")
+    plane = ControlPlane(tmp_path_factory.mktemp("control-plane"), crd_dir())
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(autouse=True)
+def _operator_tier(request: pytest.FixtureRequest) -> None:
+    """The ``operator`` marker is the opt-in: such a test gets the control plane started before it runs."""
+    if request.node.get_closest_marker("operator") is not None:
+        request.getfixturevalue("control_plane")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import secrets
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +20,8 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.conftest import NO_RBAC_USER
-from tests.support.kube_apiserver import RealKubeApiServer, pinned_kube_version
+from tests.support.kube_apiserver import RealKubeApiServer, find_binaries, pinned_kube_version
+from tests.support.tools import pin
 
 pytestmark = pytest.mark.kubeapi
 
@@ -72,6 +75,18 @@ def _raycluster(name: str) -> dict[str, Any]:
 async def test_version_is_the_pinned_release(admin_api: ApiClient) -> None:
     info = await client.VersionApi(admin_api).get_code()
     assert info.git_version == pinned_kube_version()
+
+
+def test_etcd_is_the_pinned_release(kube: RealKubeApiServer) -> None:
+    # Not Debian's 3.4: kube-apiserver 1.34's watch cache needs RequestWatchProgress (etcd >= 3.5).
+    binaries = find_binaries()
+    assert binaries is not None
+    output = subprocess.run(
+        [str(binaries[2]), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r"^etcd Version: (\S+)$", output, re.MULTILINE)
+    assert found is not None, output
+    assert f"v{found.group(1)}" == pin("ETCD_VERSION")
 
 
 async def test_ray_crds_are_served(admin_api: ApiClient, namespace: str) -> None:

@@ -4,6 +4,7 @@ Binaries come from ``hack/build-kube-apiserver.sh`` (built from Go modules into 
 API server runs: no controller-manager, scheduler or kubelet, so pods never start, service-account tokens
 are never minted and namespaces never finish terminating. Tests must therefore never wait on namespace
 deletion; they use fresh namespaces instead and drop everything when the server stops.
+(``tests/support/control_plane.py`` adds the rest of a control plane and the KubeRay operator.)
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import functools
+import json
 import os
 import pathlib
 import re
@@ -53,23 +56,26 @@ def _executable(path: pathlib.Path | str | None) -> pathlib.Path | None:
     return None
 
 
-def _find_one(env: str, cached_name: str | None, path_name: str) -> pathlib.Path | None:
+def _find_one(env: str, cached_name: str | None, path_name: str | None) -> pathlib.Path | None:
     if os.environ.get(env):
         return _executable(os.environ[env])
     if cached_name and (found := _executable(cache_bin_dir() / cached_name)):
         return found
-    return _executable(shutil.which(path_name))
+    return _executable(shutil.which(path_name)) if path_name else None
 
 
 def find_binaries() -> tuple[pathlib.Path, pathlib.Path, pathlib.Path] | None:
-    """Returns (kube-apiserver, kubectl, etcd): env override, else the cached build of the pin, else PATH."""
+    """Returns (kube-apiserver, kubectl, etcd): env override, else the cached build of the pin, else PATH.
+
+    etcd never comes from PATH: that is Debian's 3.4, too old for kube-apiserver 1.34's watch cache.
+    """
     kube_version = pinned_kube_version()
     etcd_version = pin("ETCD_VERSION")
     apiserver = _find_one(
         ENV_KUBE_APISERVER, f"kube-apiserver-{kube_version}" if kube_version else None, "kube-apiserver"
     )
     kubectl = _find_one(ENV_KUBECTL, f"kubectl-{kube_version}" if kube_version else None, "kubectl")
-    etcd = _find_one(ENV_ETCD, f"etcd-{etcd_version}" if etcd_version else None, "etcd")
+    etcd = _find_one(ENV_ETCD, f"etcd-{etcd_version}", None)
     if apiserver and kubectl and etcd:
         return apiserver, kubectl, etcd
     return None
@@ -439,7 +445,7 @@ class RealKubeApiServer:
 
     def _start_etcd(self, etcd_bin: pathlib.Path, deadline: float) -> str:
         client_port, peer_port = _free_port(), _free_port()
-        # tmpfs makes etcd's fsyncs free (etcd 3.4 has no --unsafe-no-fsync); the data is throwaway anyway.
+        # The data is throwaway: on tmpfs, and without fsyncs.
         shm = pathlib.Path("/dev/shm")
         base = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
         _remove_stale_etcd_dirs(base)
@@ -454,6 +460,7 @@ class RealKubeApiServer:
             f"--listen-peer-urls={peer_url}",
             f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=test={peer_url}",
+            "--unsafe-no-fsync",
             "--logger=zap",
             "--log-level=warn",
         ]
@@ -511,14 +518,36 @@ class RealKubeApiServer:
         result = self.kubectl("create", "-o", "name", *files, timeout=max(1.0, deadline - time.monotonic()))
         if result.returncode != 0:
             raise RuntimeError(f"kubectl create of the CRDs failed: {result.stderr.strip()}")
-        # Wait by the created names rather than -f: kubectl need not parse megabytes of YAML twice.
-        names = result.stdout.split()
-        remaining = max(1, int(deadline - time.monotonic()))
-        result = self.kubectl(
-            "wait", "--for=condition=Established", f"--timeout={remaining}s", *names, timeout=remaining + 10
+        # Polled by the created names rather than `kubectl wait -f`: nothing parses megabytes of YAML twice, and
+        # `kubectl wait` fails outright on a CRD whose status has no conditions yet.
+        token = self.token_for(ADMIN_USER)
+        for name in result.stdout.split():
+            crd = name.split("/", 1)[1]
+            self._wait(
+                functools.partial(self._crd_servable, crd, token), self._apiserver, f"CRD {crd}", deadline
+            )
+
+    def _crd_servable(self, crd: str, token: str) -> bool:
+        """True once ``crd`` is Established and its resource lists.
+
+        Established is not yet servable: until the resource's watch cache has initialized the server answers 429
+        "storage is (re)initializing" (on etcd >= 3.5 lists are served from that cache).
+        """
+        try:
+            obj = json.loads(
+                self._get(f"{self.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}", token)
+            )
+        except ValueError:
+            return False
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return False
+        spec = obj["spec"]
+        version = next(v["name"] for v in spec["versions"] if v.get("storage"))
+        listed = self._get(
+            f"{self.url}/apis/{spec['group']}/{version}/{spec['names']['plural']}?limit=1", token
         )
-        if result.returncode != 0:
-            raise RuntimeError(f"CRDs not Established: {result.stderr.strip()}")
+        return b'"items"' in listed
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         # Only from the main thread: the parent-death signal fires when the spawning *thread* exits.
