@@ -52,10 +52,11 @@ bench: $(STAMP) ## Time the HTTP API on loopback, then audit queries over 1,000,
 	$(PY) -m bench.api_bench --postgres
 	$(PY) -m bench.audit_bench $(BENCH_ARGS)
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, strict mypy and the layer map (import-linter)
 	$(VENV)/bin/ruff check service tests migrations bench
 	$(VENV)/bin/ruff format --check service tests migrations bench
 	$(VENV)/bin/mypy service
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format service tests migrations

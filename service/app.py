@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -41,9 +41,9 @@ async def _stop(task: asyncio.Task[Any]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-def _background(stack: AsyncExitStack, work: Awaitable[Any], name: str) -> None:
+def _background(stack: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
     """Run ``work`` until the app stops (then cancel it and wait for it)."""
-    task = asyncio.create_task(work, name=name)  # type: ignore[arg-type]
+    task = asyncio.create_task(work, name=name)
     stack.push_async_callback(_stop, task)
 
 

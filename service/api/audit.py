@@ -16,19 +16,35 @@ FILTERS = ("user", "resource", "name", "action", "outcome", "since", "until")
 AnyRequest = Request[Any, Any, Any]
 
 
-def _query(name: str, description: str) -> Any:
-    return Annotated[str | None, Parameter(query=name, required=False, description=description)]
-
-
-User = _query("user", "Only events of this user.")
-ResourceKind = _query("resource", "computeTemplates, clusters, jobs or services.")
-Name = _query("name", "Only events of resources of this name.")
-ActionFilter = _query("action", "CREATE, UPDATE or DELETE.")
-OutcomeFilter = _query("outcome", "PENDING, SUCCESS or FAILURE.")
-Since = _query("since", "RFC 3339 time: events at or after it.")
-Until = _query("until", "RFC 3339 time: events before it.")
-PageSizeParam = _query("pageSize", "Events per page, 1 to 1000 (default 100).")
-PageTokenParam = _query("pageToken", "The nextPageToken of the previous page.")
+# Documented filters; the values are read back from the request (both spellings of the page parameters).
+User = Annotated[str | None, Parameter(query="user", required=False, description="Only events of this user.")]
+ResourceKind = Annotated[
+    str | None,
+    Parameter(query="resource", required=False, description="computeTemplates, clusters, jobs or services."),
+]
+Name = Annotated[
+    str | None, Parameter(query="name", required=False, description="Only events of resources of this name.")
+]
+ActionFilter = Annotated[
+    str | None, Parameter(query="action", required=False, description="CREATE, UPDATE or DELETE.")
+]
+OutcomeFilter = Annotated[
+    str | None, Parameter(query="outcome", required=False, description="PENDING, SUCCESS or FAILURE.")
+]
+Since = Annotated[
+    str | None, Parameter(query="since", required=False, description="RFC 3339 time: events at or after it.")
+]
+Until = Annotated[
+    str | None, Parameter(query="until", required=False, description="RFC 3339 time: events before it.")
+]
+PageSizeParam = Annotated[
+    str | None,
+    Parameter(query="pageSize", required=False, description="Events per page, 1 to 1000 (default 100)."),
+]
+PageTokenParam = Annotated[
+    str | None,
+    Parameter(query="pageToken", required=False, description="The nextPageToken of the previous page."),
+]
 
 
 async def _list(request: AnyRequest, audit: AuditManager, namespace: str | None) -> ListAuditEventsResponse:

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +34,7 @@ _GRACE = 1.0
 
 def request_id_of(scope: Scope) -> str:
     """The request's id: the client's ``X-Request-Id`` (cut to 64 characters) or a new one, kept in the scope."""
-    existing = scope.get("request_id")  # type: ignore[typeddict-item]
+    existing = scope.get("request_id")
     if isinstance(existing, str):
         return existing
     given = ""
@@ -114,7 +115,8 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
     }
     await send(start)
-    await send({"type": "http.response.body", "body": payload})  # type: ignore[typeddict-item]
+    end: Any = {"type": "http.response.body", "body": payload}
+    await send(end)
 
 
 class EdgeMiddleware(ASGIMiddleware):
@@ -125,7 +127,7 @@ class EdgeMiddleware(ASGIMiddleware):
         self.allowed_origins = allowed_origins
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await next_app(scope, receive, send)
             return
         request_id = request_id_of(scope)

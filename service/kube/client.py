@@ -45,7 +45,7 @@ async def load_configuration(kubeconfig: str = "", host: str = "") -> client.Con
         await config.load_kube_config(config_file=path, client_configuration=cfg)
         return cfg
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=cfg)
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         return cfg
     default = Path.home() / ".kube" / "config"
     if default.exists():
@@ -55,7 +55,7 @@ async def load_configuration(kubeconfig: str = "", host: str = "") -> client.Con
 
 
 def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext | None:
-    if not cfg.host.startswith("https"):
+    if not str(cfg.host or "").startswith("https"):
         return None
     context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
     if cfg.cert_file:
@@ -78,7 +78,7 @@ class KubeClient:
         self, configuration: client.Configuration, timeout: float = 15.0, concurrency: int = 32
     ) -> None:
         self._cfg = configuration
-        self._host = configuration.host.rstrip("/")
+        self._host = str(configuration.host or "").rstrip("/")
         self._timeout = timeout
         self._limit = asyncio.Semaphore(concurrency)
         self._ssl = _ssl_context(configuration)

@@ -78,4 +78,6 @@ _BY_STATUS: dict[int, type[KubeError]] = {
     410: KubeGoneError,
     415: KubeInvalidError,
     422: KubeInvalidError,
+    # "storage is (re)initializing" right after a CRD appears, or API priority and fairness throttling: retry.
+    429: KubeUnavailableError,
 }

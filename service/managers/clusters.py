@@ -17,7 +17,7 @@ from service.errors import invalid_input_details
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError
 from service.managers.lifecycle import Lifecycle
-from service.managers.resources import ResourceManager, snapshot_of
+from service.managers.resources import ResourceManager, T, snapshot_of
 from service.managers.templates import ComputeTemplateManager
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
 from service.schemas.cluster import Cluster
@@ -47,7 +47,7 @@ async def events_by_object(
     return grouped
 
 
-class RayResourceManager(ResourceManager[Any]):
+class RayResourceManager(ResourceManager[T]):
     """Clusters, jobs and services: created from compute templates."""
 
     def __init__(
@@ -67,7 +67,7 @@ class RayResourceManager(ResourceManager[Any]):
         return invalid_input_details(self.texts.build_failed, str(exc), self.texts.create_wrap)
 
 
-class ClusterManager(RayResourceManager):
+class ClusterManager(RayResourceManager[Cluster]):
     resource = Resource.CLUSTERS
     kind = RAY_CLUSTERS
     message_type = Cluster

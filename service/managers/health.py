@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import msgspec
 
@@ -26,10 +27,10 @@ class HealthManager:
     async def readiness(self) -> Readiness:
         """Both dependencies checked at once, each within ``timeout``; a failure names the one that failed."""
 
-        async def check(probe: asyncio.Future[object] | object) -> str:
+        async def check(probe: Awaitable[object]) -> str:
             try:
                 async with asyncio.timeout(self.timeout):
-                    await probe  # type: ignore[misc]
+                    await probe
             except (ApiError, KubeError) as exc:
                 return f"unavailable: {exc.message}"
             except TimeoutError:

@@ -19,7 +19,7 @@ from service.schemas.job import RayJob
 from service.vocabulary import RAY_JOBS, Resource
 
 
-class JobManager(RayResourceManager):
+class JobManager(RayResourceManager[RayJob]):
     resource = Resource.JOBS
     kind = RAY_JOBS
     message_type = RayJob

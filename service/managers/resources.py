@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
@@ -46,7 +47,7 @@ class ResourceManager(Generic[T]):
     resource: ClassVar[Resource]
     kind: ClassVar[Kind]
     message_type: ClassVar[type[Any]]
-    name_problem: ClassVar[Callable[[str], str | None]] = staticmethod(names.label_problem)
+    name_problem: ClassVar[staticmethod[[str], str | None]] = staticmethod(names.label_problem)
     list_selector: ClassVar[str] = ""
 
     def __init__(self, kube: KubeClient, records: Records, lifecycle: Lifecycle) -> None:
@@ -274,7 +275,7 @@ class ResourceManager(Generic[T]):
         items.extend(self.from_history(row) for row in rows)
         return Page(items=items, next_token=next_token)
 
-    def listed(self, objs: list[Obj]) -> list[Obj]:
+    def listed(self, objs: builtins.list[Obj]) -> builtins.list[Obj]:
         """The order of a list (Kubernetes' own unless a kind says otherwise)."""
         return objs
 

@@ -35,7 +35,7 @@ from service.vocabulary import (
 UPDATE_WRAP = "Update ray service failed."
 
 
-class ServiceManager(RayResourceManager):
+class ServiceManager(RayResourceManager[RayService]):
     resource = Resource.SERVICES
     kind = RAY_SERVICES
     message_type = RayService

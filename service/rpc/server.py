@@ -67,9 +67,9 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or handler.unary_unary is None or not method.startswith(_API_PREFIX):
@@ -87,7 +87,7 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap(self, behavior: Behavior, method: str, given_id: Any, principal: Any) -> Behavior:
+    def _wrap(self, behavior: Any, method: str, given_id: Any, principal: Any) -> Behavior:
         operation = method.rsplit("/", 1)[-1]  # the upstream RPC name, as the HTTP metrics use it
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -150,10 +150,10 @@ async def start_grpc_server(managers: Managers, settings: Settings) -> grpc.aio.
     """Start serving the V1 API over gRPC (plain text) on the configured port; the caller stops the server."""
     host, port = settings.host, settings.grpc_port
     server = grpc.aio.server(interceptors=[ApiInterceptor(settings.request_timeout, settings.user_header)])
-    cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)
-    config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)
-    job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)
-    serve_pb2_grpc.add_RayServeServiceServicer_to_server(RayServeServicer(managers), server)
+    cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)  # type: ignore[no-untyped-call]
+    config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)  # type: ignore[no-untyped-call]
+    job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)  # type: ignore[no-untyped-call]
+    serve_pb2_grpc.add_RayServeServiceServicer_to_server(RayServeServicer(managers), server)  # type: ignore[no-untyped-call]
 
     # The process serves whenever it is up; readiness of its dependencies is HTTP /readyz's job.
     health_servicer = health.aio.HealthServicer()

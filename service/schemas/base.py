@@ -178,9 +178,8 @@ def format_time(value: Any) -> str:
     import datetime as dt
 
     if isinstance(value, str):
-        return value
+        return str(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment: dt.datetime = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     raise TypeError(f"not a timestamp: {value!r}")

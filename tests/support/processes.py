@@ -63,6 +63,8 @@ def dev_cluster(workdir: Path) -> Iterator[Path]:
     finally:
         DEV_CLUSTERS.pop(kubeconfig, None)
         stop(process)
+        if process.stdout is not None:
+            process.stdout.close()
         log.close()
 
 

@@ -1,0 +1,1 @@
+"""Kubernetes access: the client, its errors, and the permissions it needs."""

@@ -1,0 +1,1 @@
+"""Wire messages: msgspec Structs named after upstream's proto messages."""
