@@ -18,6 +18,7 @@ from litestar.config.cors import CORSConfig
 
 from service import __version__
 from service.api import audit, clusters, compute_templates, docs, empty_names, health, jobs, services
+from service.api.authentication import AuthenticationMiddleware
 from service.api.deps import DEPENDENCIES
 from service.api.edge import EdgeMiddleware, add_request_id
 from service.api.errors import EXCEPTION_HANDLERS
@@ -27,11 +28,12 @@ from service.db.records import Records
 from service.db.session import Database
 from service.kube.client import KubeClient, load_configuration
 from service.log import configure_logging
+from service.managers.authentication import build_authenticator
 from service.managers.reconciler import Reconciler
 from service.managers.registry import build_managers
 from service.managers.retention import prune_forever
 from service.managers.watcher import start_watchers
-from service.settings import Settings, load_settings
+from service.settings import Settings, for_serving, load_settings
 
 log = logging.getLogger("kuberay_apiserver")
 
@@ -67,9 +69,12 @@ def _lifespan(settings: Settings) -> Any:
                 await migrate.upgrade(engine)
             db = Database(engine, settings.db_timeout)
             records = Records(db)
-            managers = build_managers(kube, db, settings.kube_timeout)
+            managers = build_managers(kube, db, settings)
+            authenticator = build_authenticator(settings, kube)
+            stack.push_async_callback(authenticator.close)
             app.state.settings = settings
             app.state.managers = managers
+            app.state.authenticator = authenticator
             # A PENDING change older than any request can live was interrupted: the reconciler settles it.
             reconciler = Reconciler(kube, records, settings.request_timeout + settings.kube_timeout)
             _background(stack, reconciler.run_forever(settings.reconcile_interval), "reconciler")
@@ -85,9 +90,9 @@ def _lifespan(settings: Settings) -> Any:
             if settings.grpc_port:
                 from service.rpc.server import start_grpc_server
 
-                grpc_server = await start_grpc_server(managers, settings)
+                grpc_server = await start_grpc_server(managers, authenticator, settings)
                 stack.push_async_callback(grpc_server.stop, 5)
-            log.info("kuberay-apiserver %s ready", __version__)
+            log.info("kuberay-apiserver %s ready", __version__, extra={"auth": settings.auth})
             yield
 
     return lifespan
@@ -98,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
         settings = load_settings(os.environ)
         configure_logging(settings.log_format, settings.log_level)
+    settings = for_serving(settings)
     origins = frozenset(filter(None, [settings.cors_allow_origin]))
     return Litestar(
         route_handlers=[
@@ -111,7 +117,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *docs.routes(),
         ],
         dependencies=DEPENDENCIES,
-        middleware=[EdgeMiddleware(settings.request_timeout, origins)],
+        middleware=[
+            EdgeMiddleware(settings.request_timeout, origins),
+            AuthenticationMiddleware(settings.metrics_public),
+        ],
         before_send=[add_request_id],
         lifespan=[_lifespan(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -123,7 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=CORSConfig(
             allow_origins=[settings.cors_allow_origin],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Accept", "Content-Type", "X-Requested-With", "X-Request-Id"],
+            allow_headers=["Accept", "Authorization", "Content-Type", "X-Requested-With", "X-Request-Id"],
         )
         if settings.cors_allow_origin
         else None,

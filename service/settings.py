@@ -50,10 +50,29 @@ class Settings(msgspec.Struct, kw_only=True):
     """Days to keep audit rows and deleted-resource history; 0 keeps them forever."""
     retention_interval: float = 3600.0
     """Seconds between two background pruning runs (when retention is on)."""
-    user_header: str = ""
-    """Header (HTTP) and metadata key (gRPC) naming the user an authenticating proxy in front of the service has
-    verified, e.g. ``x-remote-user``. It then wins over the body's ``user`` in the audit trail. Empty (default):
-    such headers are ignored, since any client could set them."""
+    auth: Literal["", "none", "token", "oidc", "proxy"] = ""
+    """How callers are authenticated: ``token`` (Kubernetes TokenReview of a bearer token), ``oidc`` (a JWT checked
+    against the issuer's keys), ``proxy`` (an authenticating proxy's headers, from trusted addresses only) or
+    ``none``. Empty: ``none`` with the dev cluster; otherwise the service refuses to start until one is chosen."""
+    allow_anonymous: bool = False
+    """Allow ``auth=none`` against a real cluster (every caller then acts with the service's own rights)."""
+    token_cache_seconds: float = 10.0
+    """How long a TokenReview answer (or an access review) is reused for the same token (or caller and question)."""
+    oidc_issuer: str = ""
+    """The issuer URL (``iss``); its discovery document gives the keys unless ``oidc_jwks_url`` is set."""
+    oidc_audience: str = ""
+    """The audience (``aud``) tokens must carry."""
+    oidc_username_claim: str = "sub"
+    oidc_groups_claim: str = "groups"
+    oidc_jwks_url: str = ""
+    """The issuer's JSON Web Key Set, when not found by discovery."""
+    proxy_user_header: str = "X-Forwarded-User"
+    proxy_groups_header: str = "X-Forwarded-Groups"
+    """Comma-separated groups (the header may also repeat)."""
+    proxy_trusted_cidrs: str = ""
+    """Addresses (comma-separated CIDRs) of the proxy; its headers are ignored from anywhere else."""
+    metrics_public: bool = True
+    """Serve ``/metrics`` without credentials (off: it needs them like the API)."""
     cors_allow_origin: str = ""
     """Browser origin allowed to call the API (CORS), e.g. ``https://ray-ui.example.com`` or ``*``; empty: none."""
     watch: bool = True
@@ -80,3 +99,31 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid setting: {exc}") from None
+
+
+def for_serving(settings: Settings) -> Settings:
+    """Settings to serve with: the authentication mode decided, or a ``ValueError`` saying what is missing."""
+    mode = settings.auth or ("none" if settings.dev_cluster else "")
+    if not mode:
+        raise ValueError(
+            "choose how callers are authenticated: --auth token (Kubernetes TokenReview), oidc or proxy; "
+            "or --auth none --allow-anonymous to let every caller act with the service's own rights"
+        )
+    if mode == "none" and not settings.dev_cluster and not settings.allow_anonymous:
+        raise ValueError(
+            "--auth none against a real cluster lets anyone who reaches the port act with the service's own "
+            "Kubernetes rights and name any user in the audit trail; add --allow-anonymous to accept that"
+        )
+    if mode == "oidc" and not (settings.oidc_issuer and settings.oidc_audience):
+        raise ValueError("--auth oidc needs --oidc-issuer and --oidc-audience")
+    if mode == "proxy" and not settings.proxy_trusted_cidrs:
+        raise ValueError("--auth proxy needs --proxy-trusted-cidrs: the addresses the proxy connects from")
+    if mode == "proxy":
+        import ipaddress
+
+        try:
+            for cidr in settings.proxy_trusted_cidrs.split(","):
+                ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError as exc:
+            raise ValueError(f"invalid --proxy-trusted-cidrs: {exc}") from None
+    return msgspec.structs.replace(settings, auth=mode)

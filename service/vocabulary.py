@@ -81,6 +81,11 @@ RAY_CLUSTERS: Final = Kind(GROUP, VERSION, RAY_CLUSTER_PLURAL, RAY_CLUSTER_KIND)
 RAY_JOBS: Final = Kind(GROUP, VERSION, RAY_JOB_PLURAL, RAY_JOB_KIND)
 RAY_SERVICES: Final = Kind(GROUP, VERSION, RAY_SERVICE_PLURAL, RAY_SERVICE_KIND)
 RAY_KINDS: Final = (RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES)
+NAMESPACES: Final = Kind("", "v1", "namespaces", "Namespace", namespaced=False)
+TOKEN_REVIEWS: Final = Kind("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", namespaced=False)
+SUBJECT_ACCESS_REVIEWS: Final = Kind(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False
+)
 
 
 class Resource(enum.StrEnum):

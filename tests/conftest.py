@@ -60,6 +60,9 @@ def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeApiS
     server = RealKubeApiServer(tmp_path_factory.mktemp("kube-apiserver"), crd_dir())
     server.add_token(NO_RBAC_USER, secrets.token_urlsafe(24))
     server.add_token(SERVICE_USER, secrets.token_urlsafe(24))
+    # Callers of the authentication tests (tests/auth): their rights come from Roles the tests create.
+    server.add_token("alice", secrets.token_urlsafe(24), ["ray-devs"])
+    server.add_token("bob", secrets.token_urlsafe(24), ["ray-viewers"])
     server.start()
     server.kubectl("create", "namespace", "ray-system", check=True)
     try:

@@ -9,14 +9,38 @@ from litestar.params import Parameter
 
 from service.api.paths import Namespace, paths, rpc
 from service.managers.audit import AuditManager, build_filter, page_size
+from service.managers.context import Caller
 from service.schemas.audit import AuditEventDetail, ListAuditEventsResponse
 
 TAGS = ["AuditService"]
-FILTERS = ("user", "resource", "name", "action", "outcome", "since", "until")
+FILTERS = (
+    "user",
+    "requestedUser",
+    "authMethod",
+    "sourceIp",
+    "resource",
+    "name",
+    "action",
+    "outcome",
+    "since",
+    "until",
+)
 AnyRequest = Request[Any, Any, Any]
 
 
 # Documented filters; the values are read back from the request (both spellings of the page parameters).
+RequestedUser = Annotated[
+    str | None,
+    Parameter(
+        query="requestedUser", required=False, description="Only events whose request body named this user."
+    ),
+]
+AuthMethod = Annotated[
+    str | None, Parameter(query="authMethod", required=False, description="none, token, oidc or proxy.")
+]
+SourceIp = Annotated[
+    str | None, Parameter(query="sourceIp", required=False, description="Only events from this address.")
+]
 User = Annotated[str | None, Parameter(query="user", required=False, description="Only events of this user.")]
 ResourceKind = Annotated[
     str | None,
@@ -47,19 +71,25 @@ PageTokenParam = Annotated[
 ]
 
 
-async def _list(request: AnyRequest, audit: AuditManager, namespace: str | None) -> ListAuditEventsResponse:
+async def _list(
+    request: AnyRequest, audit: AuditManager, caller: Caller, namespace: str | None
+) -> ListAuditEventsResponse:
     query = request.query_params
     where = build_filter({key: query.get(key) for key in FILTERS}, namespace)
     size = page_size(query.get("pageSize", query.get("page_size")))
     token = query.get("pageToken", query.get("page_token")) or ""
-    return await audit.list(where, size, token)
+    return await audit.list(caller, where, size, token)
 
 
 @get(paths("/audit"), **rpc("ListAuditEvents"), tags=TAGS)
 async def list_audit_events(
     request: AnyRequest,
     audit: AuditManager,
+    caller: Caller,
     user: User = None,
+    requested_user: RequestedUser = None,
+    auth_method: AuthMethod = None,
+    source_ip: SourceIp = None,
     resource: ResourceKind = None,
     name: Name = None,
     action: ActionFilter = None,
@@ -70,15 +100,19 @@ async def list_audit_events(
     page_token_: PageTokenParam = None,
 ) -> ListAuditEventsResponse:
     """The audit trail, newest first; filters: user, resource, name, action, outcome, since, until."""
-    return await _list(request, audit, None)
+    return await _list(request, audit, caller, None)
 
 
 @get(paths("/namespaces/{namespace:str}/audit"), **rpc("ListNamespaceAuditEvents"), tags=TAGS)
 async def list_namespace_audit_events(
     request: AnyRequest,
     audit: AuditManager,
+    caller: Caller,
     namespace: Namespace,
     user: User = None,
+    requested_user: RequestedUser = None,
+    auth_method: AuthMethod = None,
+    source_ip: SourceIp = None,
     resource: ResourceKind = None,
     name: Name = None,
     action: ActionFilter = None,
@@ -89,21 +123,21 @@ async def list_namespace_audit_events(
     page_token_: PageTokenParam = None,
 ) -> ListAuditEventsResponse:
     """The audit trail of one namespace."""
-    return await _list(request, audit, namespace)
+    return await _list(request, audit, caller, namespace)
 
 
 @get(paths("/audit/{event_id:str}"), **rpc("GetAuditEvent"), tags=TAGS)
-async def get_audit_event(audit: AuditManager, event_id: str) -> AuditEventDetail:
+async def get_audit_event(audit: AuditManager, caller: Caller, event_id: str) -> AuditEventDetail:
     """One audit event with the spec the request carried."""
-    return await audit.get(event_id, None)
+    return await audit.get(caller, event_id, None)
 
 
 @get(paths("/namespaces/{namespace:str}/audit/{event_id:str}"), **rpc("GetNamespaceAuditEvent"), tags=TAGS)
 async def get_namespace_audit_event(
-    audit: AuditManager, namespace: Namespace, event_id: str
+    audit: AuditManager, caller: Caller, namespace: Namespace, event_id: str
 ) -> AuditEventDetail:
     """One audit event of a namespace with the spec the request carried."""
-    return await audit.get(event_id, namespace)
+    return await audit.get(caller, event_id, namespace)
 
 
 ROUTES = [list_audit_events, list_namespace_audit_events, get_audit_event, get_namespace_audit_event]

@@ -13,6 +13,7 @@ from service.errors import invalid_input
 from service.managers.clusters import ClusterManager
 from service.managers.context import Caller
 from service.schemas.cluster import Cluster, ListClustersResponse
+from service.vocabulary import Action, Resource
 
 TAGS = ["ClusterService"]
 AnyRequest = Request[Any, Any, Any]
@@ -20,7 +21,7 @@ AnyRequest = Request[Any, Any, Any]
 
 @post(
     paths("/namespaces/{namespace:str}/clusters"),
-    **rpc("CreateCluster"),
+    **rpc("CreateCluster", (Resource.CLUSTERS, Action.CREATE)),
     dto=WireDTO[Cluster],
     return_dto=None,
     status_code=200,
@@ -82,7 +83,7 @@ async def list_all_clusters(
 
 @delete(
     paths("/namespaces/{namespace:str}/clusters/{name:str}"),
-    **rpc("DeleteCluster"),
+    **rpc("DeleteCluster", (Resource.CLUSTERS, Action.DELETE)),
     status_code=200,
     tags=TAGS,
 )

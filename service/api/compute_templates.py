@@ -14,6 +14,7 @@ from service.errors import invalid_input
 from service.managers.context import Caller
 from service.managers.templates import ComputeTemplateManager
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
+from service.vocabulary import Action, Resource
 
 TAGS = ["ComputeTemplateService"]
 AnyRequest = Request[Any, Any, Any]
@@ -28,7 +29,7 @@ def _view(request: AnyRequest, template: ComputeTemplate, history: bool = False)
 
 @post(
     paths("/namespaces/{namespace:str}/compute_templates"),
-    **rpc("CreateComputeTemplate"),
+    **rpc("CreateComputeTemplate", (Resource.COMPUTE_TEMPLATES, Action.CREATE)),
     dto=WireDTO[ComputeTemplate],
     return_dto=None,
     status_code=200,
@@ -100,7 +101,7 @@ async def list_all_compute_templates(
 
 @delete(
     paths("/namespaces/{namespace:str}/compute_templates/{name:str}"),
-    **rpc("DeleteComputeTemplate"),
+    **rpc("DeleteComputeTemplate", (Resource.COMPUTE_TEMPLATES, Action.DELETE)),
     status_code=200,
     tags=TAGS,
 )

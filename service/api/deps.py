@@ -9,10 +9,10 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from service.api.edge import request_id_of
-from service.errors import UnauthenticatedError
+from service.identity import Identity
 from service.managers.audit import AuditManager
 from service.managers.clusters import ClusterManager
-from service.managers.context import Caller
+from service.managers.context import ANONYMOUS, Caller
 from service.managers.health import HealthManager
 from service.managers.jobs import JobManager
 from service.managers.registry import Managers
@@ -49,23 +49,15 @@ def provide_health(state: State) -> HealthManager:
     return _managers(state).health
 
 
-def provide_caller(request: Request[Any, Any, Any], state: State) -> Caller:
-    """The caller: the request id, and the user named by the trusted proxy header when one is configured.
-
-    With ``USER_HEADER`` set, the header is required and must appear once: a request without it did not come
-    through the proxy, and a second copy may be the client's own.
-    """
-    header = str(state.settings.user_header or "")
-    user = ""
-    if header:
-        values = request.headers.getall(header, [])
-        if len(values) != 1 or not values[0]:
-            raise UnauthenticatedError(
-                f"the {header} header set by the authenticating proxy is missing or repeated: "
-                "send requests through the proxy"
-            )
-        user = values[0]
-    return Caller(request_id=request_id_of(request.scope), user=user)
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    """The caller: the identity the authentication middleware verified, the request id, where it came from."""
+    identity = request.scope.get("identity")
+    return Caller(
+        request_id=request_id_of(request.scope),
+        identity=identity if isinstance(identity, Identity) else ANONYMOUS,
+        source_ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
 
 
 DEPENDENCIES = {

@@ -107,12 +107,18 @@ def cross_site_refusal(scope: Scope, allowed_origins: frozenset[str]) -> str | N
     return None
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     start: Any = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            *(extra_headers or []),
+        ],
     }
     await send(start)
     end: Any = {"type": "http.response.body", "body": payload}

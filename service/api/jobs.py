@@ -13,6 +13,7 @@ from service.errors import invalid_input
 from service.managers.context import Caller
 from service.managers.jobs import JobManager
 from service.schemas.job import ListRayJobsResponse, RayJob
+from service.vocabulary import Action, Resource
 
 TAGS = ["RayJobService"]
 AnyRequest = Request[Any, Any, Any]
@@ -20,7 +21,7 @@ AnyRequest = Request[Any, Any, Any]
 
 @post(
     paths("/namespaces/{namespace:str}/jobs"),
-    **rpc("CreateRayJob"),
+    **rpc("CreateRayJob", (Resource.JOBS, Action.CREATE)),
     dto=WireDTO[RayJob],
     return_dto=None,
     status_code=200,
@@ -77,7 +78,10 @@ async def list_all_jobs(
 
 
 @delete(
-    paths("/namespaces/{namespace:str}/jobs/{name:str}"), **rpc("DeleteRayJob"), status_code=200, tags=TAGS
+    paths("/namespaces/{namespace:str}/jobs/{name:str}"),
+    **rpc("DeleteRayJob", (Resource.JOBS, Action.DELETE)),
+    status_code=200,
+    tags=TAGS,
 )
 async def delete_job(jobs: JobManager, caller: Caller, namespace: Namespace, name: RayName) -> dict[str, Any]:
     """Delete a job."""

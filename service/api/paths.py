@@ -10,6 +10,7 @@ from litestar.params import Parameter
 
 from service import names
 from service.schemas.base import ApiStruct
+from service.vocabulary import Action, Resource
 
 PREFIXES = ("/apis/v1", "/apis/v1alpha2")
 LEGACY_PREFIX = "/apis/v1alpha2"
@@ -46,17 +47,22 @@ def paths(suffix: str) -> list[str]:
     return [prefix + suffix for prefix in PREFIXES]
 
 
-def rpc(name: str) -> dict[str, Any]:
-    """Route options naming the upstream RPC a handler implements.
+def rpc(name: str, change: tuple[Resource, Action] | None = None) -> dict[str, Any]:
+    """Route options naming the upstream RPC a handler implements (and, for a change, what it changes).
 
     The OpenAPI operation of the ``/apis/v1`` path is named after the RPC (``CreateCluster``); the alias path gets
-    a suffix, since operation ids must be unique. Metrics and logs read the plain name from ``opt["rpc"]``.
+    a suffix, since operation ids must be unique. Metrics and logs read the plain name from ``opt["rpc"]``; the
+    authentication middleware audits refused changes from ``opt["change"]``.
     """
 
     def operation_id(_handler: Any, _method: Any, components: list[Any]) -> str:
         return f"{name}V1alpha2" if "v1alpha2" in components else name
 
-    return {"operation_id": operation_id, "opt": {"rpc": name}, "responses": ERROR_RESPONSES}
+    return {
+        "operation_id": operation_id,
+        "opt": {"rpc": name, "change": change},
+        "responses": ERROR_RESPONSES,
+    }
 
 
 def is_legacy(path: str) -> bool:

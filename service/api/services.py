@@ -13,6 +13,7 @@ from service.errors import invalid_input
 from service.managers.context import Caller
 from service.managers.services import ServiceManager
 from service.schemas.service import ListRayServicesResponse, RayService
+from service.vocabulary import Action, Resource
 
 TAGS = ["RayServeService"]
 AnyRequest = Request[Any, Any, Any]
@@ -20,7 +21,7 @@ AnyRequest = Request[Any, Any, Any]
 
 @post(
     paths("/namespaces/{namespace:str}/services"),
-    **rpc("CreateRayService"),
+    **rpc("CreateRayService", (Resource.SERVICES, Action.CREATE)),
     dto=WireDTO[RayService],
     return_dto=None,
     status_code=200,
@@ -40,7 +41,7 @@ async def create_service(
 
 @put(
     paths("/namespaces/{namespace:str}/services/{name:str}"),
-    **rpc("UpdateRayService"),
+    **rpc("UpdateRayService", (Resource.SERVICES, Action.UPDATE)),
     dto=WireDTO[RayService],
     return_dto=None,
     tags=TAGS,
@@ -105,7 +106,7 @@ async def list_all_services(
 
 @delete(
     paths("/namespaces/{namespace:str}/services/{name:str}"),
-    **rpc("DeleteRayService"),
+    **rpc("DeleteRayService", (Resource.SERVICES, Action.DELETE)),
     status_code=200,
     tags=TAGS,
 )

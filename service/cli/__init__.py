@@ -8,7 +8,7 @@ import sys
 import click
 
 from service.cli.audit import audit
-from service.settings import load_settings
+from service.settings import for_serving, load_settings
 
 
 @click.group()
@@ -40,6 +40,27 @@ def main() -> None:
 )
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None)
 @click.option("--log-level", default=None)
+@click.option(
+    "--auth",
+    type=click.Choice(["none", "token", "oidc", "proxy"]),
+    default=None,
+    help="How callers are authenticated (default: none with --dev-cluster, else required).",
+)
+@click.option(
+    "--allow-anonymous", is_flag=True, default=None, help="Accept --auth none against a real cluster."
+)
+@click.option("--oidc-issuer", default=None, help="OIDC issuer URL (--auth oidc).")
+@click.option("--oidc-audience", default=None, help="Audience the tokens must carry (--auth oidc).")
+@click.option("--oidc-username-claim", default=None, help="Claim naming the user (default sub).")
+@click.option("--oidc-groups-claim", default=None, help="Claim listing the groups (default groups).")
+@click.option("--oidc-jwks-url", default=None, help="The issuer's key set, if discovery does not give it.")
+@click.option("--proxy-user-header", default=None, help="Header naming the user (default X-Forwarded-User).")
+@click.option(
+    "--proxy-groups-header", default=None, help="Header listing groups (default X-Forwarded-Groups)."
+)
+@click.option(
+    "--proxy-trusted-cidrs", default=None, help="Comma-separated addresses of the proxy (--auth proxy)."
+)
 def serve(
     host: str | None,
     http_port: int | None,
@@ -50,6 +71,7 @@ def serve(
     no_migrate: bool,
     log_format: str | None,
     log_level: str | None,
+    **auth_options: str | bool | None,
 ) -> None:
     """Serve the HTTP API (and gRPC) until interrupted."""
     import uvicorn
@@ -70,7 +92,9 @@ def serve(
             migrate=False if no_migrate else None,
             log_format=log_format,
             log_level=log_level,
+            **auth_options,
         )
+        settings = for_serving(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)

@@ -22,6 +22,9 @@ MESSAGE_WIDTH = 80
 
 @click.command()
 @click.option("--user", default=None, help="Only events by this user.")
+@click.option("--requested-user", default=None, help="Only events whose request body named this user.")
+@click.option("--auth-method", default=None, help="none, token, oidc or proxy: how the user was verified.")
+@click.option("--source-ip", default=None, help="Only events from this address.")
 @click.option("--namespace", default=None, help="Only events in this namespace.")
 @click.option("--resource", default=None, help="computeTemplates, clusters, jobs or services.")
 @click.option("--name", default=None, help="Only events about resources of this name.")
@@ -38,6 +41,9 @@ MESSAGE_WIDTH = 80
 )
 def audit(
     user: str | None,
+    requested_user: str | None,
+    auth_method: str | None,
+    source_ip: str | None,
     namespace: str | None,
     resource: str | None,
     name: str | None,
@@ -59,6 +65,9 @@ def audit(
         raise click.UsageError(str(exc)) from None
     params = {
         "user": user,
+        "requestedUser": requested_user,
+        "authMethod": auth_method,
+        "sourceIp": source_ip,
         "resource": resource,
         "name": name,
         "action": action,

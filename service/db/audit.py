@@ -14,6 +14,11 @@ from service.db.session import Database
 
 class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     user: str | None = None
+    requested_user: str | None = None
+    auth_method: str | None = None
+    source_ip: str | None = None
+    namespaces: tuple[str, ...] | None = None
+    """Only these namespaces (the ones a caller may read); None: no such limit."""
     namespace: str | None = None
     resource: str | None = None
     name: str | None = None
@@ -38,6 +43,9 @@ async def query_audit(
     query = select(table)
     for column, value in (
         (table.user, where.user),
+        (table.requested_user, where.requested_user),
+        (table.auth_method, where.auth_method),
+        (table.source_ip, where.source_ip),
         (table.namespace, where.namespace),
         (table.resource, where.resource),
         (table.name, where.name),
@@ -46,6 +54,8 @@ async def query_audit(
     ):
         if value is not None:
             query = query.where(column == value)
+    if where.namespaces is not None:
+        query = query.where(table.namespace.in_(where.namespaces))
     if where.since is not None:
         query = query.where(table.time >= where.since)
     if where.until is not None:

@@ -55,6 +55,13 @@ class AuditEventRow(Base):
     """The resourceVersion the change replaced (updates): successive updates of one object form a chain."""
     previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The spec the change replaced (updates), for "what changed"."""
+    groups: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    auth_method: Mapped[str] = mapped_column(String(16), default="")
+    """How ``user`` was verified: token, oidc, proxy; none (``user`` is then the body's claim)."""
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(253), default="")
+    requested_user: Mapped[str] = mapped_column(String(253), default="")
+    """The body's ``user`` field, whatever the verified user is."""
 
     __table_args__ = (
         # The reconciler looks for unsettled changes.
@@ -65,6 +72,7 @@ class AuditEventRow(Base):
         Index("ix_audit_events_namespace_time", "namespace", "time", "id"),
         Index("ix_audit_events_name_time", "name", "time", "id"),
         Index("ix_audit_events_resource_time", "resource", "time", "id"),
+        Index("ix_audit_events_source_ip_time", "source_ip", "time", "id"),
     )
 
 

@@ -52,6 +52,13 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     user: str = ""
     spec: dict[str, Any] | None = None
     request_id: str = ""
+    groups: tuple[str, ...] = ()
+    auth_method: str = ""
+    """How ``user`` was verified (``token``, ``oidc``, ``proxy``), or ``none``: then ``user`` is what the body said."""
+    source_ip: str = ""
+    user_agent: str = ""
+    requested_user: str = ""
+    """The body's ``user`` field, kept apart from the verified ``user``."""
 
 
 class Observed(msgspec.Struct, frozen=True, kw_only=True):
@@ -317,6 +324,11 @@ def _row(
         code=code,
         message=fit(message, 4000),
         request_id=fit(change.request_id, SHORT_COLUMN),
+        groups=list(change.groups) or None,
+        auth_method=fit(change.auth_method, 16),
+        source_ip=fit(change.source_ip, SHORT_COLUMN),
+        user_agent=fit(change.user_agent),
+        requested_user=fit(change.requested_user),
         uid=fit(uid, SHORT_COLUMN),
         resource_version="",
         previous_resource_version="",

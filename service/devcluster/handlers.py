@@ -88,6 +88,9 @@ async def _read_json(request: web.Request, *, optional: bool = False) -> Any:
         raise ApiError.bad_request(f"the body of the request could not be decoded as JSON: {exc}") from exc
 
 
+ACCESS_REVIEWS = ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]
+
+
 class Handler:
     """Turns HTTP requests into store calls, and store results and errors into Kubernetes responses."""
 
@@ -109,6 +112,8 @@ class Handler:
                 if isinstance(document, str):
                     return web.Response(text=document)
                 return _json(document)
+            if parts == ACCESS_REVIEWS and request.method == "POST":
+                return await self._access_review(request)
             target = parse_target(parts)
             if target is None:
                 raise _not_found_path()
@@ -133,6 +138,14 @@ class Handler:
         since = _query_int(request, "since") or 0
         entries = [entry.to_json() for entry in self._requests.since(since)]
         return _json({"requests": entries, "next": self._requests.next_index})
+
+    async def _access_review(self, request: web.Request) -> web.StreamResponse:
+        """The dev cluster has no RBAC: every SubjectAccessReview is allowed."""
+        review = await _read_json(request)
+        if not isinstance(review, dict):
+            raise ApiError.bad_request("a SubjectAccessReview must be an object")
+        status = {"allowed": True, "reason": "the dev cluster has no RBAC: everything is allowed"}
+        return _json({**review, "status": status}, 201)
 
     async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         rtype, namespace = target.rtype, target.namespace

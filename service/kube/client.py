@@ -19,8 +19,10 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import msgspec
 from kubernetes_asyncio import client, config
+from multidict import CIMultiDict
 
 from service import deadline
+from service.identity import acting_as
 from service.kube.errors import KubeError, KubeInvalidError, KubeUnavailableError
 from service.metrics import KUBE_ERRORS
 from service.names import is_safe_segment
@@ -111,13 +113,19 @@ class KubeClient:
             url += "?" + urlencode({k: v for k, v in query.items() if v not in ("", None, 0)})
         return url
 
-    async def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": JSON}
+    async def _headers(self, content_type: str | None) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict(Accept=JSON)
         if content_type:
             headers["Content-Type"] = content_type
         for setting in (await self._cfg.auth_settings()).values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
+        caller = acting_as()
+        if caller is not None:
+            # The cluster authorizes the call as the caller (the service account only needs `impersonate`).
+            headers["Impersonate-User"] = caller.user
+            for group in caller.groups:
+                headers.add("Impersonate-Group", group)
         return headers
 
     async def _request(
@@ -201,7 +209,8 @@ class KubeClient:
         }
         return await self._request("list", kind, namespace, "GET", kind.path(namespace), query=query)
 
-    async def create(self, kind: Kind, namespace: str, body: Obj) -> Obj:
+    async def create(self, kind: Kind, namespace: str | None, body: Obj) -> Obj:
+        """Create an object (``namespace`` None for a cluster-scoped kind such as a TokenReview)."""
         return await self._request("create", kind, namespace, "POST", kind.path(namespace), body=body)
 
     async def replace(self, kind: Kind, namespace: str, name: str, body: Obj) -> Obj:

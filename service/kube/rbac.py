@@ -29,3 +29,13 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         ("get", "list", "watch", "create", "update", "delete"),
     ),
 )
+
+
+# With authentication on (any mode but none): the service acts as each caller, asks Kubernetes who a token
+# belongs to, and what a caller may read. Cluster-scoped: the chart renders them as a ClusterRole of their own.
+AUTH_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule("", ("users", "groups", "serviceaccounts"), ("impersonate",)),
+    PolicyRule("authentication.k8s.io", ("tokenreviews",), ("create",)),
+    PolicyRule("authorization.k8s.io", ("subjectaccessreviews",), ("create",)),
+    PolicyRule("", ("namespaces",), ("list",)),
+)

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import msgspec
 
+from service.identity import Identity
+
+ANONYMOUS = Identity(user="", method="none")
+
 
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
     """Identity and correlation of one API call."""
 
     request_id: str = ""
-    user: str = ""
-    """The verified user (an authenticating proxy's header); empty when the service does not know who calls."""
+    identity: Identity = ANONYMOUS
+    source_ip: str = ""
+    user_agent: str = ""
+
+    @property
+    def verified(self) -> bool:
+        return self.identity.method != "none"
+
+    @property
+    def user(self) -> str:
+        """The verified user; empty when authentication is off."""
+        return self.identity.user if self.verified else ""
 
     def user_for(self, body_user: str) -> str:
-        """Who is recorded: the verified user when there is one, else what the body claims (upstream's ``user``)."""
-        return self.user or body_user
+        """Who is recorded: the verified user when authentication is on, else what the body claims."""
+        return self.identity.user if self.verified else body_user

@@ -8,12 +8,14 @@ from service.db.records import Records
 from service.db.session import Database
 from service.kube.client import KubeClient
 from service.managers.audit import AuditManager
+from service.managers.authorization import Authorizer
 from service.managers.clusters import ClusterManager
 from service.managers.health import HealthManager
 from service.managers.jobs import JobManager
 from service.managers.lifecycle import Lifecycle
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
+from service.settings import Settings
 
 
 class Managers(msgspec.Struct):
@@ -25,8 +27,9 @@ class Managers(msgspec.Struct):
     health: HealthManager
 
 
-def build_managers(kube: KubeClient, db: Database, health_timeout: float) -> Managers:
+def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Managers:
     records = Records(db)
+    authorizer = Authorizer(kube, settings.token_cache_seconds) if settings.auth != "none" else None
     lifecycle = Lifecycle(kube, records)
     templates = ComputeTemplateManager(kube, records, lifecycle)
     return Managers(
@@ -34,6 +37,6 @@ def build_managers(kube: KubeClient, db: Database, health_timeout: float) -> Man
         clusters=ClusterManager(kube, records, lifecycle, templates),
         jobs=JobManager(kube, records, lifecycle, templates),
         services=ServiceManager(kube, records, lifecycle, templates),
-        audit=AuditManager(db),
-        health=HealthManager(kube, records, health_timeout),
+        audit=AuditManager(db, authorizer),
+        health=HealthManager(kube, records, settings.kube_timeout),
     )

@@ -102,17 +102,10 @@ class ResourceManager(Generic[T]):
     # -- changes ----------------------------------------------------------------------------------------------
 
     def change(
-        self, action: Action, caller: Caller, namespace: str, name: str, user: str, spec: Any
+        self, action: Action, caller: Caller, namespace: str, name: str, body_user: str, spec: Any
     ) -> Change:
-        return Change(
-            action=action,
-            resource=self.resource,
-            namespace=namespace,
-            name=name,
-            user=user,
-            spec=spec,
-            request_id=caller.request_id,
-        )
+        """The change a caller asks for; ``body_user`` is the request's own ``user`` field (if it has one)."""
+        return change_of(action, self.resource, caller, namespace, name, body_user, spec)
 
     async def create(self, caller: Caller, namespace: str, message: T | None, *, legacy: bool = False) -> T:
         """Create the resource a request describes; ``legacy`` applies the seed's ``/apis/v1alpha2`` defaults.
@@ -122,7 +115,7 @@ class ResourceManager(Generic[T]):
         name = str(getattr(message, "name", ""))
         user = caller.user_for(str(getattr(message, "user", "")))
         spec = snapshot_of(message) if message is not None else None
-        change = self.change(Action.CREATE, caller, namespace, name, user, spec)
+        change = self.change(Action.CREATE, caller, namespace, name, str(getattr(message, "user", "")), spec)
 
         async def prepare() -> Write:
             if message is None:
@@ -157,7 +150,7 @@ class ResourceManager(Generic[T]):
         return self.with_record(item, created, row.user if row is not None else user, "")
 
     async def delete(self, caller: Caller, namespace: str, name: str) -> None:
-        change = self.change(Action.DELETE, caller, namespace, name, caller.user, None)
+        change = self.change(Action.DELETE, caller, namespace, name, "", None)
 
         async def prepare() -> Write:
             self.check_path(namespace, name)
@@ -287,6 +280,27 @@ class ResourceManager(Generic[T]):
         item = self.with_status(item, row.status)
         deleted = format_time(as_utc(row.deleted_at)) if row.deleted_at else ""
         return self.with_record(item, format_time(as_utc(row.created_at)), row.user, deleted)
+
+
+def change_of(
+    action: Action, resource: Resource, caller: Caller, namespace: str, name: str, body_user: str, spec: Any
+) -> Change:
+    """A change with who asks for it: the verified identity (or, with authentication off, the body's claim)."""
+    identity = caller.identity
+    return Change(
+        action=action,
+        resource=resource,
+        namespace=namespace,
+        name=name,
+        user=caller.user_for(body_user),
+        spec=spec,
+        request_id=caller.request_id,
+        groups=identity.groups,
+        auth_method=identity.method,
+        source_ip=caller.source_ip,
+        user_agent=caller.user_agent,
+        requested_user=body_user,
+    )
 
 
 def snapshot_of(item: ApiStruct) -> dict[str, Any]:

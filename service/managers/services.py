@@ -56,8 +56,9 @@ class ServiceManager(RayResourceManager[RayService]):
     ) -> RayService:
         """Replace the service's spec; a concurrent change in between makes this one fail with ABORTED."""
         user = caller.user_for(message.user if message is not None else "")
+        body_user = message.user if message is not None else ""
         change = self.change(
-            Action.UPDATE, caller, namespace, name, user, snapshot_of(message) if message else None
+            Action.UPDATE, caller, namespace, name, body_user, snapshot_of(message) if message else None
         )
 
         async def prepare() -> Write:

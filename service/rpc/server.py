@@ -11,11 +11,16 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import msgspec
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from service.deadline import request_deadline
+from service.errors import ApiError, Code
+from service.identity import act_as
+from service.managers.authentication import Authenticator, credentials_from
+from service.managers.context import Caller
 from service.metrics import LATENCY, REQUESTS
 from service.rpc.proto_gen import (
     cluster_pb2,
@@ -32,9 +37,10 @@ from service.rpc.servicers import (
     ComputeTemplateServicer,
     RayJobServicer,
     RayServeServicer,
-    current_principal,
-    current_request_id,
+    current_caller,
+    status_code,
 )
+from service.vocabulary import Action, Resource
 
 if TYPE_CHECKING:
     from service.managers.registry import Managers
@@ -54,16 +60,53 @@ _API_PREFIX = "/proto."  # methods of the services above; health and reflection 
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
-class ApiInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every unary API call: request id, deadline, Prometheus metrics and one access-log line.
+# The changes among the RPCs, for auditing refused calls.
+CHANGES = {
+    "CreateComputeTemplate": (Resource.COMPUTE_TEMPLATES, Action.CREATE),
+    "DeleteComputeTemplate": (Resource.COMPUTE_TEMPLATES, Action.DELETE),
+    "CreateCluster": (Resource.CLUSTERS, Action.CREATE),
+    "DeleteCluster": (Resource.CLUSTERS, Action.DELETE),
+    "CreateRayJob": (Resource.JOBS, Action.CREATE),
+    "DeleteRayJob": (Resource.JOBS, Action.DELETE),
+    "CreateRayService": (Resource.SERVICES, Action.CREATE),
+    "UpdateRayService": (Resource.SERVICES, Action.UPDATE),
+    "DeleteRayService": (Resource.SERVICES, Action.DELETE),
+}
 
-    The wrapping happens around the handler itself (not around ``continuation``) so that the request id
-    context variable is set in the task that runs the servicer.
+
+def peer_address(peer: str) -> str:
+    """The IP of a gRPC peer string (``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000``)."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    return ""
+
+
+def _target(request: Any) -> tuple[str, str]:
+    """The namespace and name a request is about (the name may sit in its message)."""
+    namespace = str(getattr(request, "namespace", "") or "")
+    name = str(getattr(request, "name", "") or "")
+    for field in ("cluster", "compute_template", "job", "service"):
+        inner = getattr(request, field, None)
+        if not name and inner is not None:
+            name = str(getattr(inner, "name", "") or "")
+    return namespace, name
+
+
+class ApiInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every unary API call: request id, authentication, deadline, Prometheus metrics and one access-log
+    line.
+
+    The wrapping happens around the handler itself (not around ``continuation``) so that the context variables
+    (request id, caller, identity) are set in the task that runs the servicer.
     """
 
-    def __init__(self, request_timeout: float, user_header: str = "") -> None:
+    def __init__(self, managers: Managers, authenticator: Authenticator, request_timeout: float) -> None:
+        self.managers = managers
+        self.authenticator = authenticator
         self.request_timeout = request_timeout
-        self.user_header = user_header.lower()
 
     async def intercept_service(
         self,
@@ -74,40 +117,49 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or handler.unary_unary is None or not method.startswith(_API_PREFIX):
             return handler
-        pairs = list(handler_call_details.invocation_metadata or ())
-        metadata = dict(pairs)
-        principal: str | None = ""
-        if self.user_header:
-            # As over HTTP: the proxy's header must be there exactly once (None: refuse the call).
-            values = [value for key, value in pairs if key == self.user_header]
-            principal = values[0] if len(values) == 1 and isinstance(values[0], str) and values[0] else None
+        pairs = [(str(k), v) for k, v in handler_call_details.invocation_metadata or () if isinstance(v, str)]
         return grpc.unary_unary_rpc_method_handler(
-            self._wrap(handler.unary_unary, method, metadata.get("x-request-id"), principal),
+            self._wrap(handler.unary_unary, method, pairs),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap(self, behavior: Any, method: str, given_id: Any, principal: Any) -> Behavior:
+    def _wrap(self, behavior: Any, method: str, pairs: list[tuple[str, str]]) -> Behavior:
         operation = method.rsplit("/", 1)[-1]  # the upstream RPC name, as the HTTP metrics use it
+        metadata = dict(pairs)
+        given_id = metadata.get("x-request-id", "")
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            request_id = given_id[:64] if isinstance(given_id, str) and given_id else uuid.uuid4().hex
-            token = current_request_id.set(request_id)
-            principal_token = current_principal.set(principal if isinstance(principal, str) else "")
+            request_id = given_id[:64] if given_id and given_id.isprintable() else uuid.uuid4().hex
+            caller = Caller(
+                request_id=request_id,
+                source_ip=peer_address(context.peer()),
+                user_agent=metadata.get("user-agent", ""),
+            )
             structlog.contextvars.bind_contextvars(request_id=request_id)
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            token = current_caller.set(caller)
             try:
                 await context.send_initial_metadata((("x-request-id", request_id),))
-                if principal is None:
-                    code = grpc.StatusCode.UNAUTHENTICATED
-                    await context.abort(
-                        code,
-                        f"the {self.user_header} metadata set by the authenticating proxy is missing or repeated: "
-                        "send calls through the proxy",
-                    )
+                credentials = credentials_from(pairs, caller.source_ip)
                 try:
-                    with request_deadline(self.request_timeout):
+                    identity = await self.authenticator.authenticate(credentials)
+                except ApiError as exc:
+                    code = status_code(int(exc.code))
+                    if exc.code == Code.UNAUTHENTICATED and operation in CHANGES:
+                        resource, action = CHANGES[operation]
+                        namespace, name = _target(request)
+                        await self.managers.audit.record_refusal(
+                            caller, resource, action, namespace, name, exc
+                        )
+                    await context.abort(code, exc.message)
+                current_caller.set(msgspec.structs.replace(caller, identity=identity))
+                try:
+                    with (
+                        act_as(identity if identity.method != "none" else None),
+                        request_deadline(self.request_timeout),
+                    ):
                         async with asyncio.timeout(self.request_timeout + 1.0):
                             return await behavior(request, context)
                 except TimeoutError:
@@ -118,7 +170,7 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except BaseException:
                 # context.abort raises after recording the status; anything else is the server's own failure.
-                code = context.code() or grpc.StatusCode.UNKNOWN
+                code = context.code() or code or grpc.StatusCode.UNKNOWN
                 raise
             finally:
                 elapsed = time.perf_counter() - started
@@ -136,8 +188,7 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                     },
                 )
                 structlog.contextvars.unbind_contextvars("request_id")
-                current_request_id.reset(token)
-                current_principal.reset(principal_token)
+                current_caller.reset(token)
 
         return wrapped
 
@@ -146,10 +197,12 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-async def start_grpc_server(managers: Managers, settings: Settings) -> grpc.aio.Server:
+async def start_grpc_server(
+    managers: Managers, authenticator: Authenticator, settings: Settings
+) -> grpc.aio.Server:
     """Start serving the V1 API over gRPC (plain text) on the configured port; the caller stops the server."""
     host, port = settings.host, settings.grpc_port
-    server = grpc.aio.server(interceptors=[ApiInterceptor(settings.request_timeout, settings.user_header)])
+    server = grpc.aio.server(interceptors=[ApiInterceptor(managers, authenticator, settings.request_timeout)])
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)  # type: ignore[no-untyped-call]
     config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)  # type: ignore[no-untyped-call]
     job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)  # type: ignore[no-untyped-call]

@@ -43,11 +43,8 @@ R = TypeVar("R")
 M = TypeVar("M", bound=Message)
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-# Set per call by the server's interceptor (server.py); a servicer called without it makes its own.
-current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("grpc_request_id", default="")
-
-# The caller's identity, set by the interceptor from the metadata key configured as ``user_header``.
-current_principal: contextvars.ContextVar[str] = contextvars.ContextVar("grpc_principal", default="")
+# Set per call by the server's interceptor (server.py): who calls, verified.
+current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("grpc_caller", default=None)
 
 _STATUS_BY_CODE: dict[int, grpc.StatusCode] = {status.value[0]: status for status in grpc.StatusCode}
 
@@ -58,8 +55,8 @@ def status_code(code: int) -> grpc.StatusCode:
 
 
 def request_context(context: Context) -> Caller:
-    """Who is calling: the request id of this call and the principal the interceptor found (empty when none)."""
-    return Caller(request_id=current_request_id.get() or uuid.uuid4().hex, user=current_principal.get())
+    """Who is calling, as the interceptor found it (a servicer called without one gets an anonymous caller)."""
+    return current_caller.get() or Caller(request_id=uuid.uuid4().hex)
 
 
 async def call(context: Context, work: Callable[[], Awaitable[R]]) -> R:

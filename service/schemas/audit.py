@@ -22,6 +22,13 @@ class AuditEvent(ApiStruct):
     code: int = 0
     message: str = ""
     request_id: str = ""
+    groups: list[str] = msgspec.field(default_factory=list)
+    auth_method: str = ""
+    """How ``user`` was verified: token, oidc, proxy; none (``user`` is then what the request body said)."""
+    source_ip: str = ""
+    user_agent: str = ""
+    requested_user: str = ""
+    """The request body's ``user`` field, whoever the verified user is."""
     uid: str = ""
     """The Kubernetes uid of the object the change touched."""
     resource_version: str = ""

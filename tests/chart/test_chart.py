@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
-from service.kube.rbac import REQUIRED_RULES
+from service.kube.rbac import AUTH_RULES, REQUIRED_RULES
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "kuberay-apiserver"
@@ -443,16 +443,75 @@ def _rendered_rules(role: Manifest) -> set[tuple[str, frozenset[str], frozenset[
 
 
 @pytest.mark.parametrize(
-    ("name", "kind"), [("default-values", "ClusterRole"), ("namespaced-rbac-values", "Role")]
+    ("name", "kind"), [("anonymous-values", "ClusterRole"), ("namespaced-rbac-values", "Role")]
 )
 def test_rbac_grants_exactly_the_rules_the_code_declares(render: Render, name: str, kind: str) -> None:
-    role = only(render(*values_file(name)), kind)
+    role = only([o for o in render(*values_file(name)) if not o["metadata"]["name"].endswith("-auth")], kind)
     assert _rendered_rules(role) == _normalised_rules(REQUIRED_RULES)
     assert len(role["rules"]) == len(REQUIRED_RULES)
 
 
+@pytest.mark.parametrize(
+    "name", ["default-values", "oidc-auth-values", "proxy-auth-values", "namespaced-rbac-values"]
+)
+def test_authentication_rbac_is_cluster_wide_and_exactly_the_declared_rules(
+    render: Render, name: str
+) -> None:
+    """Impersonation and reviews are cluster-scoped: a ClusterRole of their own, whatever rbac.scope is."""
+    objects = render(*values_file(name), namespace="team-a")
+    (role,) = [o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("-auth")]
+    assert _rendered_rules(role) == _normalised_rules(AUTH_RULES)
+    (binding,) = [
+        o for o in objects if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"].endswith("-auth")
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["namespace"] == "team-a"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("default-values", {"KUBERAY_APISERVER_AUTH": "token"}),
+        ("anonymous-values", {"KUBERAY_APISERVER_AUTH": "none", "KUBERAY_APISERVER_ALLOW_ANONYMOUS": "true"}),
+        (
+            "oidc-auth-values",
+            {
+                "KUBERAY_APISERVER_AUTH": "oidc",
+                "KUBERAY_APISERVER_OIDC_ISSUER": "https://issuer.example.com",
+                "KUBERAY_APISERVER_OIDC_AUDIENCE": "kuberay-apiserver",
+                "KUBERAY_APISERVER_OIDC_USERNAME_CLAIM": "sub",
+            },
+        ),
+        (
+            "proxy-auth-values",
+            {"KUBERAY_APISERVER_AUTH": "proxy", "KUBERAY_APISERVER_PROXY_TRUSTED_CIDRS": "10.0.0.0/8"},
+        ),
+    ],
+)
+def test_each_authentication_mode_reaches_the_container(
+    render: Render, name: str, expected: dict[str, str]
+) -> None:
+    env = {e["name"]: e.get("value") for e in pod_spec(render(*values_file(name)))["containers"][0]["env"]}
+    assert {key: env.get(key) for key in expected} == expected
+
+
+def test_anonymous_mode_has_no_identity_rights(render: Render) -> None:
+    names = [
+        o["metadata"]["name"] for o in render(*values_file("anonymous-values")) if o["kind"] == "ClusterRole"
+    ]
+    assert not [n for n in names if n.endswith("-auth")]
+
+
+def test_schema_refuses_anonymous_without_consent_and_oidc_without_issuer(
+    render_error: Callable[..., str],
+) -> None:
+    assert "allowAnonymous" in render_error(*setting("auth.mode=none"))
+    assert "issuer" in render_error(*setting("auth.mode=oidc"))
+    assert "trustedCidrs" in render_error(*setting("auth.mode=proxy"))
+
+
 def test_cluster_rbac_binds_the_service_account(render: Render) -> None:
-    objects = render()
+    objects = render(*values_file("anonymous-values"))
     binding = only(objects, "ClusterRoleBinding")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -465,9 +524,13 @@ def test_cluster_rbac_binds_the_service_account(render: Render) -> None:
     ]
 
 
-def test_namespaced_rbac_has_no_cluster_wide_objects(render: Render) -> None:
+def test_namespaced_rbac_grants_ray_resources_only_in_its_namespace(render: Render) -> None:
+    """Only the identity rules (impersonation, reviews: cluster-scoped by nature) are cluster-wide."""
     objects = render(*values_file("namespaced-rbac-values"), namespace="team-a")
-    assert not {"ClusterRole", "ClusterRoleBinding"} & kinds(objects)
+    cluster_wide = [
+        o["metadata"]["name"] for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")
+    ]
+    assert all(name.endswith("-auth") for name in cluster_wide), cluster_wide
     role, binding = only(objects, "Role"), only(objects, "RoleBinding")
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "team-a"
     assert binding["roleRef"]["kind"] == "Role"

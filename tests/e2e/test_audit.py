@@ -340,6 +340,19 @@ async def test_cli_json_matches_the_api(api: httpx.AsyncClient, backend: Service
         ({"user": scenario.alice}, ["--user", scenario.alice]),
         ({"outcome": "FAILURE"}, ["--namespace", scenario.namespace, "--outcome", "FAILURE"]),
         (
+            {"authMethod": "none", "requestedUser": scenario.bob, "sourceIp": "127.0.0.1"},
+            [
+                "--namespace",
+                scenario.namespace,
+                "--auth-method",
+                "none",
+                "--requested-user",
+                scenario.bob,
+                "--source-ip",
+                "127.0.0.1",
+            ],
+        ),
+        (
             {"resource": "clusters", "action": "DELETE", "name": scenario.c1},
             ["--resource", "clusters", "--action", "DELETE", "--name", scenario.c1],
         ),
@@ -348,6 +361,7 @@ async def test_cli_json_matches_the_api(api: httpx.AsyncClient, backend: Service
             f"/apis/v1/namespaces/{scenario.namespace}/audit" if "--namespace" in args else "/apis/v1/audit"
         )
         expected = (await api.get(path, params=http_query)).json()
+        assert expected["events"], http_query  # a filter that finds nothing would prove nothing
         code, out, err = await cli(url, *args, "--format", "json")
         assert code == 0, err
         assert json.loads(out) == expected

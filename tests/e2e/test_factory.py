@@ -58,6 +58,8 @@ def test_the_factory_serves_what_serve_serves(dev_kubeconfig: Path, tmp_path: Pa
         "KUBERAY_APISERVER_KUBECONFIG": str(dev_kubeconfig),
         "KUBERAY_APISERVER_GRPC_PORT": "0",
         "KUBERAY_APISERVER_LOG_FORMAT": "json",
+        "KUBERAY_APISERVER_AUTH": "none",
+        "KUBERAY_APISERVER_ALLOW_ANONYMOUS": "true",
     }
     log = tmp_path / "factory.log"
     with log.open("wb") as out:

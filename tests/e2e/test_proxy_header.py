@@ -1,4 +1,4 @@
-"""``USER_HEADER``: behind an authenticating proxy, the proxy's header names the actor, and nothing else does."""
+"""``--auth proxy`` on the dev cluster: the proxy's header names the actor, and nothing else does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ from tests.support import processes
 
 def test_proxy_header_names_the_actor_and_is_required(tmp_path: Path, dev_kubeconfig: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'proxy.db'}"
-    env = {"KUBERAY_APISERVER_USER_HEADER": "x-remote-user"}
+    env = {
+        "KUBERAY_APISERVER_AUTH": "proxy",
+        "KUBERAY_APISERVER_PROXY_USER_HEADER": "x-remote-user",
+        "KUBERAY_APISERVER_PROXY_TRUSTED_CIDRS": "127.0.0.1/32",
+    }
     with processes.service(tmp_path, url, dev_kubeconfig, env=env) as service:
         api = httpx.Client(base_url=service.url, timeout=30)
         namespace = "ray-system"
@@ -44,18 +48,22 @@ def test_proxy_header_names_the_actor_and_is_required(tmp_path: Path, dev_kubeco
             api.delete(f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster", headers=proxy).status_code
             == 200
         )
-        events = api.get(f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters"}).json()[
-            "events"
-        ]
-        assert [(e["action"], e["user"], e["outcome"]) for e in events] == [
-            ("DELETE", "mallory-proxy", "SUCCESS"),
-            ("CREATE", "mallory-proxy", "SUCCESS"),
+        events = api.get(
+            f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters"}, headers=proxy
+        ).json()["events"]
+        # The two refused deletions are in the trail too, with no user: nobody was verified.
+        assert [(e["action"], e.get("user", ""), e["outcome"], e.get("code", 0)) for e in events] == [
+            ("DELETE", "mallory-proxy", "SUCCESS", 0),
+            ("DELETE", "", "FAILURE", 16),
+            ("DELETE", "", "FAILURE", 16),
+            ("CREATE", "mallory-proxy", "SUCCESS", 0),
         ]
 
         asyncio.run(_grpc_checks(service.grpc_port, namespace))
         events = api.get(
             f"/apis/v1/namespaces/{namespace}/audit",
-            params={"resource": "computeTemplates", "name": "grpc-template"},
+            params={"resource": "computeTemplates", "name": "grpc-template", "outcome": "SUCCESS"},
+            headers=proxy,
         ).json()["events"]
         assert [(e["action"], e["user"]) for e in events] == [("DELETE", "mallory"), ("CREATE", "mallory")]
 

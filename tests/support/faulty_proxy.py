@@ -24,16 +24,19 @@ class FaultyProxy:
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
         self._ready = threading.Event()
+        self._server: asyncio.Server
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", self.port))
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", self.port)
+        )
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
+            self._loop.close()
 
     def set_mode(self, mode: str) -> None:
         assert mode in ("pass", "hang", "blackhole", "refuse")
@@ -84,11 +87,17 @@ class FaultyProxy:
 
     def stop(self) -> None:
         async def shutdown() -> None:
+            self._server.close()
+            writers = list(self._writers)
             self._close_all()
             tasks = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in writers:
+                with contextlib.suppress(OSError, ConnectionError):
+                    await writer.wait_closed()
+            await self._server.wait_closed()
             self._loop.stop()
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop)

@@ -183,6 +183,9 @@ def start_service(
         **os.environ,
         "KUBERAY_APISERVER_DATABASE_URL": database_url,
         "KUBERAY_APISERVER_LOG_FORMAT": "json",
+        # The suite's default: no authentication (tests/auth runs every other mode).
+        "KUBERAY_APISERVER_AUTH": "none",
+        "KUBERAY_APISERVER_ALLOW_ANONYMOUS": "true",
         **(env or {}),
     }
     process = subprocess.Popen(
