@@ -50,6 +50,7 @@ test-operator: $(STAMP) control-plane ## The operator tier only: the service whi
 bench: $(STAMP) ## Time the HTTP API on loopback, then audit queries over 1,000,000 rows in SQLite and PostgreSQL (~5 min)
 	$(PY) -m bench.api_bench
 	$(PY) -m bench.api_bench --postgres
+	$(PY) -m bench.auth_bench
 	$(PY) -m bench.audit_bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff, strict mypy and the layer map (import-linter)

@@ -82,26 +82,27 @@ def test_a_create_whose_answer_is_lost_is_504_and_settles_later(
     url = f"sqlite+aiosqlite:///{tmp_path / 'lost.db'}"
     namespace = "ray-system"
     with processes.service(tmp_path, url, kubeconfig, False, env=BOUNDS) as service:
-        http = httpx.Client(base_url=service.url, timeout=60)
-        proxy.set_mode("blackhole")  # Kubernetes acts, its answers never arrive
-        started = time.monotonic()
-        lost = http.post(
-            f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace, "lost")
-        )
-        assert time.monotonic() - started < 4 + 1.5
-        assert lost.status_code == 504 and lost.json()["code"] == 4, lost.text
-        assert "may have happened" in lost.json()["message"]
-        proxy.set_mode("pass")
-        deadline = time.monotonic() + 30
-        events: list[dict[str, object]] = []
-        while time.monotonic() < deadline:
-            events = http.get("/apis/v1/audit", params={"name": "lost"}).json()["events"]
-            if events and events[0]["outcome"] != "PENDING":
-                break
-            time.sleep(0.5)
-        # The template was created: the reconciler found its intent id on it and settled the row.
-        assert [(e["action"], e["outcome"]) for e in events] == [("CREATE", "SUCCESS")]
-        assert http.get(f"/apis/v1/namespaces/{namespace}/compute_templates/lost").status_code == 200
+        with httpx.Client(base_url=service.url, timeout=60) as http:
+            proxy.set_mode("blackhole")  # Kubernetes acts, its answers never arrive
+            started = time.monotonic()
+            lost = http.post(
+                f"/apis/v1/namespaces/{namespace}/compute_templates",
+                json=payloads.template(namespace, "lost"),
+            )
+            assert time.monotonic() - started < 4 + 1.5
+            assert lost.status_code == 504 and lost.json()["code"] == 4, lost.text
+            assert "may have happened" in lost.json()["message"]
+            proxy.set_mode("pass")
+            deadline = time.monotonic() + 30
+            events: list[dict[str, object]] = []
+            while time.monotonic() < deadline:
+                events = http.get("/apis/v1/audit", params={"name": "lost"}).json()["events"]
+                if events and events[0]["outcome"] != "PENDING":
+                    break
+                time.sleep(0.5)
+            # The template was created: the reconciler found its intent id on it and settled the row.
+            assert [(e["action"], e["outcome"]) for e in events] == [("CREATE", "SUCCESS")]
+            assert http.get(f"/apis/v1/namespaces/{namespace}/compute_templates/lost").status_code == 200
 
 
 def test_a_locked_database_is_503_within_its_bound_and_not_ready(
@@ -109,10 +110,10 @@ def test_a_locked_database_is_503_within_its_bound_and_not_ready(
 ) -> None:
     path = tmp_path / "locked.db"
     env = {**BOUNDS, "KUBERAY_APISERVER_DB_TIMEOUT": "2", "KUBERAY_APISERVER_WATCH": "false"}
-    with processes.service(
-        tmp_path, f"sqlite+aiosqlite:///{path}", dev_kubeconfig, False, env=env
-    ) as service:
-        http = httpx.Client(base_url=service.url, timeout=60)
+    with (
+        processes.service(tmp_path, f"sqlite+aiosqlite:///{path}", dev_kubeconfig, False, env=env) as service,
+        httpx.Client(base_url=service.url, timeout=60) as http,
+    ):
         namespace = "ray-system"
         holder = sqlite3.connect(path, timeout=1, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")  # another process holds the file

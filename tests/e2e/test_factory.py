@@ -16,32 +16,36 @@ from tests.support import processes
 
 def _probe(base: str, name: str) -> dict[str, object]:
     namespace = "ray-system"
-    http = httpx.Client(base_url=base, timeout=30)
-    created = http.post(
-        f"/apis/v1/namespaces/{namespace}/compute_templates",
-        json=payloads.template(namespace, name),
-        headers={"X-Request-Id": "factory-check"},
-    )
-    refused = http.post(
-        f"/apis/v1/namespaces/{namespace}/compute_templates",
-        json=payloads.template(namespace, "other"),
-        headers={"Origin": "https://evil.example"},
-    )
-    missing = http.get("/apis/v1/nothing")
-    metrics = http.get("/metrics").text
-    return {
-        "openapi": http.get("/schema/openapi.json").json(),
-        "created": (created.status_code, created.headers.get("x-request-id"), created.json()["name"] == name),
-        "refused": (refused.status_code, refused.json()["code"]),
-        "missing": (missing.status_code, missing.json(), missing.headers.get("x-request-id") is not None),
-        "counted": 'operation="CreateComputeTemplate"' in metrics,
-        "trail": [
-            (e["action"], e["outcome"], e["requestId"])
-            for e in http.get(f"/apis/v1/namespaces/{namespace}/audit", params={"name": name}).json()[
-                "events"
-            ]
-        ],
-    }
+    with httpx.Client(base_url=base, timeout=30) as http:
+        created = http.post(
+            f"/apis/v1/namespaces/{namespace}/compute_templates",
+            json=payloads.template(namespace, name),
+            headers={"X-Request-Id": "factory-check"},
+        )
+        refused = http.post(
+            f"/apis/v1/namespaces/{namespace}/compute_templates",
+            json=payloads.template(namespace, "other"),
+            headers={"Origin": "https://evil.example"},
+        )
+        missing = http.get("/apis/v1/nothing")
+        metrics = http.get("/metrics").text
+        return {
+            "openapi": http.get("/schema/openapi.json").json(),
+            "created": (
+                created.status_code,
+                created.headers.get("x-request-id"),
+                created.json()["name"] == name,
+            ),
+            "refused": (refused.status_code, refused.json()["code"]),
+            "missing": (missing.status_code, missing.json(), missing.headers.get("x-request-id") is not None),
+            "counted": 'operation="CreateComputeTemplate"' in metrics,
+            "trail": [
+                (e["action"], e["outcome"], e["requestId"])
+                for e in http.get(f"/apis/v1/namespaces/{namespace}/audit", params={"name": name}).json()[
+                    "events"
+                ]
+            ],
+        }
 
 
 def test_the_factory_serves_what_serve_serves(dev_kubeconfig: Path, tmp_path: Path) -> None:

@@ -22,50 +22,55 @@ def test_proxy_header_names_the_actor_and_is_required(tmp_path: Path, dev_kubeco
         "KUBERAY_APISERVER_PROXY_TRUSTED_CIDRS": "127.0.0.1/32",
     }
     with processes.service(tmp_path, url, dev_kubeconfig, env=env) as service:
-        api = httpx.Client(base_url=service.url, timeout=30)
-        namespace = "ray-system"
-        proxy = {"x-remote-user": "mallory-proxy"}
-        template = payloads.template(namespace, "proxy-template")
-        assert (
-            api.post(
-                f"/apis/v1/namespaces/{namespace}/compute_templates", json=template, headers=proxy
-            ).status_code
-            == 200
-        )
-        body = payloads.cluster(namespace, "proxy-cluster", "proxy-template")  # the body claims user 3cpo
-        created = api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body, headers=proxy)
-        assert created.status_code == 200 and created.json()["user"] == "mallory-proxy"
+        with httpx.Client(base_url=service.url, timeout=30) as api:
+            namespace = "ray-system"
+            proxy = {"x-remote-user": "mallory-proxy"}
+            template = payloads.template(namespace, "proxy-template")
+            assert (
+                api.post(
+                    f"/apis/v1/namespaces/{namespace}/compute_templates", json=template, headers=proxy
+                ).status_code
+                == 200
+            )
+            body = payloads.cluster(namespace, "proxy-cluster", "proxy-template")  # the body claims user 3cpo
+            created = api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body, headers=proxy)
+            assert created.status_code == 200 and created.json()["user"] == "mallory-proxy"
 
-        # Without the header the request did not come through the proxy; with it twice, one copy is the client's.
-        missing = api.delete(f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster")
-        assert missing.status_code == 401 and missing.json()["code"] == 16
-        assert "x-remote-user" in missing.json()["message"]
-        twice = httpx.Headers([("x-remote-user", "alice"), ("x-remote-user", "mallory-proxy")])
-        repeated = api.delete(f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster", headers=twice)
-        assert repeated.status_code == 401
+            # Without the header the request did not come through the proxy; with it twice, one copy is the client's.
+            missing = api.delete(f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster")
+            assert missing.status_code == 401 and missing.json()["code"] == 16
+            assert "x-remote-user" in missing.json()["message"]
+            twice = httpx.Headers([("x-remote-user", "alice"), ("x-remote-user", "mallory-proxy")])
+            repeated = api.delete(f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster", headers=twice)
+            assert repeated.status_code == 401
 
-        assert (
-            api.delete(f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster", headers=proxy).status_code
-            == 200
-        )
-        events = api.get(
-            f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters"}, headers=proxy
-        ).json()["events"]
-        # The two refused deletions are in the trail too, with no user: nobody was verified.
-        assert [(e["action"], e.get("user", ""), e["outcome"], e.get("code", 0)) for e in events] == [
-            ("DELETE", "mallory-proxy", "SUCCESS", 0),
-            ("DELETE", "", "FAILURE", 16),
-            ("DELETE", "", "FAILURE", 16),
-            ("CREATE", "mallory-proxy", "SUCCESS", 0),
-        ]
+            assert (
+                api.delete(
+                    f"/apis/v1/namespaces/{namespace}/clusters/proxy-cluster", headers=proxy
+                ).status_code
+                == 200
+            )
+            events = api.get(
+                f"/apis/v1/namespaces/{namespace}/audit", params={"resource": "clusters"}, headers=proxy
+            ).json()["events"]
+            # The two refused deletions are in the trail too, with no user: nobody was verified.
+            assert [(e["action"], e.get("user", ""), e["outcome"], e.get("code", 0)) for e in events] == [
+                ("DELETE", "mallory-proxy", "SUCCESS", 0),
+                ("DELETE", "", "FAILURE", 16),
+                ("DELETE", "", "FAILURE", 16),
+                ("CREATE", "mallory-proxy", "SUCCESS", 0),
+            ]
 
-        asyncio.run(_grpc_checks(service.grpc_port, namespace))
-        events = api.get(
-            f"/apis/v1/namespaces/{namespace}/audit",
-            params={"resource": "computeTemplates", "name": "grpc-template", "outcome": "SUCCESS"},
-            headers=proxy,
-        ).json()["events"]
-        assert [(e["action"], e["user"]) for e in events] == [("DELETE", "mallory"), ("CREATE", "mallory")]
+            asyncio.run(_grpc_checks(service.grpc_port, namespace))
+            events = api.get(
+                f"/apis/v1/namespaces/{namespace}/audit",
+                params={"resource": "computeTemplates", "name": "grpc-template", "outcome": "SUCCESS"},
+                headers=proxy,
+            ).json()["events"]
+            assert [(e["action"], e["user"]) for e in events] == [
+                ("DELETE", "mallory"),
+                ("CREATE", "mallory"),
+            ]
 
 
 async def _grpc_checks(port: int, namespace: str) -> None:

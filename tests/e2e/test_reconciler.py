@@ -38,33 +38,36 @@ def test_vanished_resources_are_closed_by_the_reconciler_not_by_reads(
     url = f"sqlite+aiosqlite:///{tmp_path / 'reconcile.db'}"
     namespace = "ray-system"
     with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
-        http = httpx.Client(base_url=service.url, timeout=30)
-        template = payloads.template(namespace, "rec-template")
-        assert (
-            http.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template).status_code == 200
-        )
-        body = payloads.cluster(namespace, "rec-cluster", "rec-template")
-        assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
-        asyncio.run(_delete_behind_its_back(dev_kubeconfig, namespace, "rec-cluster"))
-        # Reads show the truth but record nothing.
-        assert http.get(f"/apis/v1/namespaces/{namespace}/clusters/rec-cluster").status_code == 404
-        assert http.get(f"/apis/v1/namespaces/{namespace}/clusters").json() == {"clusters": []}
-        assert _deletions(http, namespace, "rec-cluster") == []
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            template = payloads.template(namespace, "rec-template")
+            assert (
+                http.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template).status_code
+                == 200
+            )
+            body = payloads.cluster(namespace, "rec-cluster", "rec-template")
+            assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
+            asyncio.run(_delete_behind_its_back(dev_kubeconfig, namespace, "rec-cluster"))
+            # Reads show the truth but record nothing.
+            assert http.get(f"/apis/v1/namespaces/{namespace}/clusters/rec-cluster").status_code == 404
+            assert http.get(f"/apis/v1/namespaces/{namespace}/clusters").json() == {"clusters": []}
+            assert _deletions(http, namespace, "rec-cluster") == []
     # The next start reconciles (the interval is an hour, so only the start-up run can have done it).
     with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
-        http = httpx.Client(base_url=service.url, timeout=30)
-        deadline = time.monotonic() + 20
-        while not _deletions(http, namespace, "rec-cluster") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _deletions(http, namespace, "rec-cluster") == [
-            ("SUCCESS", "deleted outside the API (noticed by the service)")
-        ]
-        history = http.get(
-            f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"}
-        ).json()
-        (deleted,) = history["clusters"]
-        assert deleted["name"] == "rec-cluster" and deleted["deletedAt"] and deleted["user"] == "3cpo"
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            deadline = time.monotonic() + 20
+            while not _deletions(http, namespace, "rec-cluster") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _deletions(http, namespace, "rec-cluster") == [
+                ("SUCCESS", "deleted outside the API (noticed by the service)")
+            ]
+            history = http.get(
+                f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true"}
+            ).json()
+            (deleted,) = history["clusters"]
+            assert deleted["name"] == "rec-cluster" and deleted["deletedAt"] and deleted["user"] == "3cpo"
     with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
-        http = httpx.Client(base_url=service.url, timeout=30)
-        time.sleep(1)
-        assert len(_deletions(http, namespace, "rec-cluster")) == 1  # a later run finds nothing left to do
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            time.sleep(1)
+            assert (
+                len(_deletions(http, namespace, "rec-cluster")) == 1
+            )  # a later run finds nothing left to do

@@ -21,29 +21,31 @@ def test_an_expired_continue_token_is_400(real_kube: RealKubeApiServer, tmp_path
     real_kube.kubectl("create", "namespace", namespace, check=True)
     url = f"sqlite+aiosqlite:///{tmp_path / 'continue.db'}"
     with processes.service(tmp_path, url, real_kube.kubeconfig, False) as service:
-        http = httpx.Client(base_url=service.url, timeout=30)
-        assert (
-            http.post(
-                f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace)
-            ).status_code
-            == 200
-        )
-        for index in range(2):
-            body = payloads.cluster(namespace, f"page-{index}")
-            assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
-        token = http.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 1}).json()["continue"]
-        # Newer revisions, then compaction (every second on this test server) removes the token's revision.
-        deadline = time.monotonic() + 30
-        while True:
-            http.post(
-                f"/apis/v1/namespaces/{namespace}/compute_templates",
-                json=payloads.template(namespace, f"x-{uuid.uuid4().hex[:6]}"),
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            assert (
+                http.post(
+                    f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace)
+                ).status_code
+                == 200
             )
-            page = http.get(
-                f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 1, "continue": token}
-            )
-            if page.status_code != 200 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert page.status_code == 400 and page.json()["code"] == 3, page.text
-        assert "start the list again" in page.json()["message"]
+            for index in range(2):
+                body = payloads.cluster(namespace, f"page-{index}")
+                assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
+            token = http.get(f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 1}).json()[
+                "continue"
+            ]
+            # Newer revisions, then compaction (every second on this test server) removes the token's revision.
+            deadline = time.monotonic() + 30
+            while True:
+                http.post(
+                    f"/apis/v1/namespaces/{namespace}/compute_templates",
+                    json=payloads.template(namespace, f"x-{uuid.uuid4().hex[:6]}"),
+                )
+                page = http.get(
+                    f"/apis/v1/namespaces/{namespace}/clusters", params={"limit": 1, "continue": token}
+                )
+                if page.status_code != 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert page.status_code == 400 and page.json()["code"] == 3, page.text
+            assert "start the list again" in page.json()["message"]

@@ -109,64 +109,76 @@ def test_cr_written_by_the_service_is_stored_unchanged(
 ) -> None:
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     kubectl(real_kube, "create", "namespace", namespace)
-    api = httpx.Client(base_url=service_as_chart_account, timeout=30)
-    assert (
-        api.post(
-            f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace)
-        ).status_code
-        == 200
-    )
-    template = compute_template_from_configmap(
-        json.loads(kubectl(real_kube, "get", "configmap", "default-template", "-n", namespace, "-o", "json"))
-    )
-    templates = {"default-template": template}
-    now = dt.datetime.now(dt.UTC)
-    cases: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
-    cluster = payloads.cluster(namespace)
-    cluster["clusterSpec"]["headGroupSpec"]["volumes"] = [
-        {"name": "cm", "mountPath": "/cm", "volumeType": "CONFIGMAP", "source": "cfg", "items": {"a": "b"}},
-        {"name": "sec", "mountPath": "/sec", "volumeType": "SECRET", "source": "s", "items": {"k": "p"}},
-        {"name": "scratch", "mountPath": "/tmp/x", "volumeType": "EMPTY_DIR", "storage": "1Gi"},
-        {
-            "name": "eph",
-            "mountPath": "/eph",
-            "volumeType": "EPHEMERAL",
-            "storage": "5Gi",
-            "accessMode": "RWX",
-        },
-    ]
-    cluster["clusterSpec"]["enableInTreeAutoscaling"] = True
-    cluster["clusterSpec"]["autoscalerOptions"] = {
-        "upscalingMode": "Default",
-        "idleTimeoutSeconds": 30,
-        "cpu": "500m",
-    }
-    cases.append(
-        (
-            "clusters",
-            "rayclusters",
-            cluster,
-            cluster_to_cr(decode(json.dumps(cluster), Cluster), namespace, templates, now),
+    with httpx.Client(base_url=service_as_chart_account, timeout=30) as api:
+        assert (
+            api.post(
+                f"/apis/v1/namespaces/{namespace}/compute_templates", json=payloads.template(namespace)
+            ).status_code
+            == 200
         )
-    )
-    job = payloads.job(namespace)
-    job["jobSubmitter"] = {"image": "rayproject/ray:2.46.0", "cpu": "400m", "memory": "150Mi"}
-    cases.append(("jobs", "rayjobs", job, job_to_cr(decode(json.dumps(job), RayJob), namespace, templates)))
-    service = payloads.service(namespace)
-    cases.append(
-        (
-            "services",
-            "rayservices",
-            service,
-            service_to_cr(decode(json.dumps(service), RayService), namespace, templates, now),
+        template = compute_template_from_configmap(
+            json.loads(
+                kubectl(real_kube, "get", "configmap", "default-template", "-n", namespace, "-o", "json")
+            )
         )
-    )
-    for route, plural, body, expected in cases:
-        response = api.post(f"/apis/v1/namespaces/{namespace}/{route}", json=body)
-        assert response.status_code == 200, response.text
-        stored = json.loads(kubectl(real_kube, "get", plural, body["name"], "-n", namespace, "-o", "json"))
-        assert is_subset(expected["spec"], stored["spec"]) == [], plural
-        assert stored["metadata"]["labels"] == expected["metadata"]["labels"]
+        templates = {"default-template": template}
+        now = dt.datetime.now(dt.UTC)
+        cases: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+        cluster = payloads.cluster(namespace)
+        cluster["clusterSpec"]["headGroupSpec"]["volumes"] = [
+            {
+                "name": "cm",
+                "mountPath": "/cm",
+                "volumeType": "CONFIGMAP",
+                "source": "cfg",
+                "items": {"a": "b"},
+            },
+            {"name": "sec", "mountPath": "/sec", "volumeType": "SECRET", "source": "s", "items": {"k": "p"}},
+            {"name": "scratch", "mountPath": "/tmp/x", "volumeType": "EMPTY_DIR", "storage": "1Gi"},
+            {
+                "name": "eph",
+                "mountPath": "/eph",
+                "volumeType": "EPHEMERAL",
+                "storage": "5Gi",
+                "accessMode": "RWX",
+            },
+        ]
+        cluster["clusterSpec"]["enableInTreeAutoscaling"] = True
+        cluster["clusterSpec"]["autoscalerOptions"] = {
+            "upscalingMode": "Default",
+            "idleTimeoutSeconds": 30,
+            "cpu": "500m",
+        }
+        cases.append(
+            (
+                "clusters",
+                "rayclusters",
+                cluster,
+                cluster_to_cr(decode(json.dumps(cluster), Cluster), namespace, templates, now),
+            )
+        )
+        job = payloads.job(namespace)
+        job["jobSubmitter"] = {"image": "rayproject/ray:2.46.0", "cpu": "400m", "memory": "150Mi"}
+        cases.append(
+            ("jobs", "rayjobs", job, job_to_cr(decode(json.dumps(job), RayJob), namespace, templates))
+        )
+        service = payloads.service(namespace)
+        cases.append(
+            (
+                "services",
+                "rayservices",
+                service,
+                service_to_cr(decode(json.dumps(service), RayService), namespace, templates, now),
+            )
+        )
+        for route, plural, body, expected in cases:
+            response = api.post(f"/apis/v1/namespaces/{namespace}/{route}", json=body)
+            assert response.status_code == 200, response.text
+            stored = json.loads(
+                kubectl(real_kube, "get", plural, body["name"], "-n", namespace, "-o", "json")
+            )
+            assert is_subset(expected["spec"], stored["spec"]) == [], plural
+            assert stored["metadata"]["labels"] == expected["metadata"]["labels"]
 
 
 def test_chart_rbac_is_enough_for_every_operation(
@@ -174,37 +186,39 @@ def test_chart_rbac_is_enough_for_every_operation(
 ) -> None:
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     kubectl(real_kube, "create", "namespace", namespace)
-    api = httpx.Client(base_url=service_as_chart_account, timeout=30)
-    base = f"/apis/v1/namespaces/{namespace}"
-    calls = [
-        ("POST", f"{base}/compute_templates", payloads.template(namespace)),
-        ("GET", f"{base}/compute_templates/default-template", None),
-        ("GET", f"{base}/compute_templates", None),
-        ("GET", "/apis/v1/compute_templates", None),
-    ]
-    for route, body in (
-        ("clusters", payloads.cluster(namespace)),
-        ("jobs", payloads.job(namespace)),
-        ("services", payloads.service(namespace)),
-    ):
-        calls += [
-            ("POST", f"{base}/{route}", body),
-            ("GET", f"{base}/{route}/{body['name']}", None),
-            ("GET", f"{base}/{route}", None),
-            ("GET", f"/apis/v1/{route}", None),
+    with httpx.Client(base_url=service_as_chart_account, timeout=30) as api:
+        base = f"/apis/v1/namespaces/{namespace}"
+        calls = [
+            ("POST", f"{base}/compute_templates", payloads.template(namespace)),
+            ("GET", f"{base}/compute_templates/default-template", None),
+            ("GET", f"{base}/compute_templates", None),
+            ("GET", "/apis/v1/compute_templates", None),
         ]
-    calls.append(("PUT", f"{base}/services/test-service", {**payloads.service(namespace), "user": "carol"}))
-    for route, name in (("clusters", "test-cluster"), ("jobs", "test-job"), ("services", "test-service")):
-        calls.append(("DELETE", f"{base}/{route}/{name}", None))
-    calls += [
-        ("DELETE", f"{base}/compute_templates/default-template", None),
-        ("GET", f"{base}/clusters?includeDeleted=true", None),
-        ("GET", f"{base}/audit", None),
-    ]
-    for method, path, body in calls:
-        response = api.request(method, path, json=body)
-        assert response.status_code == 200, (method, path, response.text)
-    assert httpx.get(f"{service_as_chart_account}/readyz").status_code == 200
+        for route, body in (
+            ("clusters", payloads.cluster(namespace)),
+            ("jobs", payloads.job(namespace)),
+            ("services", payloads.service(namespace)),
+        ):
+            calls += [
+                ("POST", f"{base}/{route}", body),
+                ("GET", f"{base}/{route}/{body['name']}", None),
+                ("GET", f"{base}/{route}", None),
+                ("GET", f"/apis/v1/{route}", None),
+            ]
+        calls.append(
+            ("PUT", f"{base}/services/test-service", {**payloads.service(namespace), "user": "carol"})
+        )
+        for route, name in (("clusters", "test-cluster"), ("jobs", "test-job"), ("services", "test-service")):
+            calls.append(("DELETE", f"{base}/{route}/{name}", None))
+        calls += [
+            ("DELETE", f"{base}/compute_templates/default-template", None),
+            ("GET", f"{base}/clusters?includeDeleted=true", None),
+            ("GET", f"{base}/audit", None),
+        ]
+        for method, path, body in calls:
+            response = api.request(method, path, json=body)
+            assert response.status_code == 200, (method, path, response.text)
+        assert httpx.get(f"{service_as_chart_account}/readyz").status_code == 200
 
 
 @pytest.mark.parametrize(
