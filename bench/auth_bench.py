@@ -49,35 +49,65 @@ def main() -> None:
         try:
             kube.kubectl("create", "namespace", "bench", check=True)
             rbac = [d for d in render() if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-            rbac.append({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": "alice-admin"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
-            })
-            kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}), check=True)
+            rbac.append(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": "alice-admin"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
+                }
+            )
+            kube.kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}),
+                check=True,
+            )
             bearer = {"Authorization": f"Bearer {kube.token_for('alice')}"}
             results: dict[str, list[float]] = {}
             path = "/apis/v1/namespaces/bench/clusters/bench-cluster"
             for mode in ("none", "token"):
                 env = {"KUBERAY_APISERVER_AUTH": mode, "KUBERAY_APISERVER_WATCH": "false"}
                 url = f"sqlite+aiosqlite:///{workdir / f'{mode}.db'}"
-                with processes.service(workdir, url, kube.kubeconfig_for(SERVICE_USER), False, env=env) as service:
-                    with httpx.Client(base_url=service.url, headers=bearer if mode == "token" else {}, timeout=30) as api:
+                with processes.service(
+                    workdir, url, kube.kubeconfig_for(SERVICE_USER), False, env=env
+                ) as service:
+                    with httpx.Client(
+                        base_url=service.url, headers=bearer if mode == "token" else {}, timeout=30
+                    ) as api:
                         if mode == "none":
-                            api.post("/apis/v1/namespaces/bench/compute_templates", json=payloads.template("bench")).raise_for_status()
-                            api.post("/apis/v1/namespaces/bench/clusters", json=payloads.cluster("bench", "bench-cluster")).raise_for_status()
+                            api.post(
+                                "/apis/v1/namespaces/bench/compute_templates", json=payloads.template("bench")
+                            ).raise_for_status()
+                            api.post(
+                                "/apis/v1/namespaces/bench/clusters",
+                                json=payloads.cluster("bench", "bench-cluster"),
+                            ).raise_for_status()
                         results[f"service, --auth {mode}"] = measure(api, path)
             context = ssl.create_default_context(cafile=str(kube.workdir / "pki" / "ca.crt"))
-            with httpx.Client(base_url=kube.url, verify=context, headers={"Authorization": f"Bearer {kube.token_for('alice')}"}) as raw:
-                results["raw Kubernetes get"] = measure(raw, "/apis/ray.io/v1/namespaces/bench/rayclusters/bench-cluster")
+            with httpx.Client(
+                base_url=kube.url,
+                verify=context,
+                headers={"Authorization": f"Bearer {kube.token_for('alice')}"},
+            ) as raw:
+                results["raw Kubernetes get"] = measure(
+                    raw, "/apis/ray.io/v1/namespaces/bench/rayclusters/bench-cluster"
+                )
         finally:
             kube.stop()
     print(f"Cluster get on a real kube-apiserver, {CALLS} sequential calls")
     print(f"  {'':<26} {'p50 ms':>8} {'p99 ms':>8}")
     for name, durations in results.items():
         print(f"  {name:<26} {statistics.median(durations):>8.2f} {percentile(durations, 0.99):>8.2f}")
-    added = statistics.median(results["service, --auth token"]) - statistics.median(results["service, --auth none"])
+    added = statistics.median(results["service, --auth token"]) - statistics.median(
+        results["service, --auth none"]
+    )
     print(f"  token mode adds {added:.2f} ms at p50 (warm TokenReview cache, impersonated Kubernetes calls)")
 
 

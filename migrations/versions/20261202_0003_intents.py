@@ -22,7 +22,9 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events") as batch:
         batch.add_column(sa.Column("uid", sa.String(64), nullable=False, server_default=""))
         batch.add_column(sa.Column("resource_version", sa.String(64), nullable=False, server_default=""))
-        batch.add_column(sa.Column("previous_resource_version", sa.String(64), nullable=False, server_default=""))
+        batch.add_column(
+            sa.Column("previous_resource_version", sa.String(64), nullable=False, server_default="")
+        )
         batch.add_column(sa.Column("previous", sa.JSON(), nullable=True))
     op.create_index("ix_audit_events_outcome_time", "audit_events", ["outcome", "time"])
     # The PENDING row of a deletion now tells the watcher that the API is deleting the object.
