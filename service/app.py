@@ -32,7 +32,6 @@ from service.managers.authentication import build_authenticator
 from service.managers.reconciler import Reconciler
 from service.managers.registry import build_managers
 from service.managers.retention import prune_forever
-from service.managers.watcher import start_watchers
 from service.settings import Settings, for_serving, load_settings
 
 log = logging.getLogger("kuberay_apiserver")
@@ -84,8 +83,9 @@ def _lifespan(settings: Settings) -> Any:
                     prune_forever(records, settings.retention_days, settings.retention_interval),
                     "retention",
                 )
-            if settings.watch:
-                for task in start_watchers(kube, records):
+            if managers.reads is not None and managers.deletions is not None:
+                stack.push_async_callback(managers.deletions.close)
+                for task in await managers.reads.start():
                     stack.push_async_callback(_stop, task)
             if settings.grpc_port:
                 from service.rpc.server import start_grpc_server

@@ -24,3 +24,13 @@ DB_ERRORS = Counter(
     "Failed database operations by operation.",
     ["operation"],
 )
+INFORMER_LISTS = Counter(
+    "kuberay_apiserver_informer_lists_total",
+    "Full lists made by the informers that feed the read model (the first, then one per 410 Gone).",
+    ["resource"],
+)
+INFORMER_EVENTS = Counter(
+    "kuberay_apiserver_informer_events_total",
+    "Watch events applied to the read model by resource and type.",
+    ["resource", "type"],
+)

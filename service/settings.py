@@ -76,7 +76,13 @@ class Settings(msgspec.Struct, kw_only=True):
     cors_allow_origin: str = ""
     """Browser origin allowed to call the API (CORS), e.g. ``https://ray-ui.example.com`` or ``*``; empty: none."""
     watch: bool = True
-    """Watch Ray resources so deletions made outside the API are recorded."""
+    """Run informers (one list + watch per kind): reads are served from memory and deletions made outside the API
+    are recorded. Off: every read goes to Kubernetes and only the reconciler notices outside deletions."""
+    watch_namespace: str = ""
+    """Watch (and serve from memory) only this namespace, for a namespace-scoped install; empty: every namespace.
+    Reads elsewhere go to Kubernetes."""
+    read_cache: bool = True
+    """With ``watch``, serve gets and lists from the informers' read model (off: from Kubernetes, for comparison)."""
     reconcile_interval: float = 30.0
     """Seconds between two runs of the reconciler (settles interrupted changes, closes vanished resources)."""
     header_timeout: float = 10.0

@@ -24,11 +24,22 @@ def create_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
             # instead of failing at once when another process holds the file.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a killed process loses
+            # nothing committed (the WAL is in the file system); only a power loss may lose the last commits.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            # The driver would start a transaction only at the first write, after the reads that decided it; we
+            # begin it ourselves (below), so that a writing transaction holds the write lock from its first read.
+            dbapi_connection.isolation_level = None
+
+        def begin(connection: Any) -> None:
+            mode = connection.get_execution_options().get("sqlite_begin", "")
+            connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
         event.listen(engine.sync_engine, "connect", pragmas)
+        event.listen(engine.sync_engine, "begin", begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         # Server restarts and idle-connection reapers do drop connections: check before use.

@@ -40,6 +40,9 @@ class Database:
             async with asyncio.timeout(limit):
                 lock = self._write_lock if write else None
                 async with lock or contextlib.nullcontext(), self.sessionmaker() as session, session.begin():
+                    if write and self.is_sqlite:
+                        # Other processes on the same file: read-then-write must not interleave with theirs.
+                        await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
                     yield session
         except ApiError:
             raise

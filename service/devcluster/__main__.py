@@ -22,6 +22,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
     parser.add_argument("--kubeconfig", type=pathlib.Path, help="write a kubeconfig for the cluster here")
     parser.add_argument("--namespace", default="default", help="the kubeconfig context's namespace")
+    parser.add_argument(
+        "--history-size",
+        type=int,
+        default=1000,
+        help="changes kept for watches to resume from; older resourceVersions get 410 Gone (default 1000)",
+    )
     return parser.parse_args(argv)
 
 
@@ -30,7 +36,7 @@ async def _run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    cluster = DevCluster(args.host, args.port)
+    cluster = DevCluster(args.host, args.port, history_size=args.history_size)
     url = await cluster.start()
     try:
         if args.kubeconfig is not None:

@@ -24,8 +24,14 @@ class DevCluster:
     """An in-memory emulation of the Kubernetes API this service uses, served over HTTP on loopback."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, request_log_size: int = REQUEST_LOG_SIZE
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        request_log_size: int = REQUEST_LOG_SIZE,
+        history_size: int = 1000,
     ) -> None:
+        self._history_size = history_size
         self._host = host
         self._port = port
         self._request_log_size = request_log_size
@@ -65,7 +71,7 @@ class DevCluster:
         """Listen (port 0 picks a free one) and return the base URL."""
         if self._runner is not None:
             raise RuntimeError("the dev cluster is already started")
-        store = Store()
+        store = Store(history_size=self._history_size)
         requests = RequestLog(self._request_log_size)
         # handler_cancellation: a watch handler is cancelled as soon as its client disconnects.
         runner = web.AppRunner(

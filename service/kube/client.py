@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -246,8 +246,13 @@ class KubeClient:
         *,
         resource_version: str = "",
         timeout_seconds: int = 300,
+        label_selector: str = "",
+        field_selector: str = "",
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """Change events of ``kind`` until the server ends the watch; bookmarks carry the newest resourceVersion.
+
+        ``on_open`` is called once the server has accepted the watch.
 
         An ``ERROR`` event (for example 410 Gone: the resourceVersion is too old) is raised as a ``KubeError``.
         """
@@ -256,6 +261,8 @@ class KubeClient:
             "allowWatchBookmarks": "true",
             "resourceVersion": resource_version,
             "timeoutSeconds": timeout_seconds,
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
         }
         url = self._url(kind.path(namespace), query)
         operation = f"watch_{kind.plural}"
@@ -267,6 +274,8 @@ class KubeClient:
             ) as r:
                 if r.status != 200:
                     raise KubeError.from_response(r.status, await r.read())
+                if on_open is not None:
+                    on_open()
                 async for line in r.content:
                     if not line.strip():
                         continue

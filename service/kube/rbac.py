@@ -18,11 +18,11 @@ class PolicyRule(NamedTuple):
 
 
 REQUIRED_RULES: tuple[PolicyRule, ...] = (
-    # Compute templates are ConfigMaps; list-all reads them across namespaces by label.
-    PolicyRule("", ("configmaps",), ("get", "list", "create", "delete")),
-    # Events shown with clusters and services.
-    PolicyRule("events.k8s.io", ("events",), ("list",)),
-    # The Ray custom resources; watch lets the service notice deletions made outside the API.
+    # Compute templates are ConfigMaps; the read model lists and watches them by label.
+    PolicyRule("", ("configmaps",), ("get", "list", "watch", "create", "delete")),
+    # Events shown with clusters and services (the read model lists and watches them).
+    PolicyRule("events.k8s.io", ("events",), ("list", "watch")),
+    # The Ray custom resources; the read model's watches also notice deletions made outside the API.
     PolicyRule(
         "ray.io",
         ("rayclusters", "rayjobs", "rayservices"),

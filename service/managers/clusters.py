@@ -17,6 +17,7 @@ from service.errors import invalid_input_details
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError
 from service.managers.lifecycle import Lifecycle
+from service.managers.read_model import Entry, ReadModel
 from service.managers.resources import ResourceManager, T, snapshot_of
 from service.managers.templates import ComputeTemplateManager
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
@@ -103,6 +104,34 @@ class ClusterManager(RayResourceManager[Cluster]):
             events: list[Event] = [event_from_kube(event, prefix) for event in grouped.get(key, [])]
             items.append(cluster_from_cr(obj, events))
         return items
+
+    def convert(self, obj: Obj) -> Cluster:
+        return cluster_from_cr(obj, [])
+
+    def keep_raw(self, obj: Obj) -> Obj | None:
+        metadata = obj.get("metadata", {})
+        prefix = (metadata.get("labels") or {}).get(CLUSTER_NAME_LABEL, metadata.get("name", ""))
+        return {"prefix": prefix} if prefix != metadata.get("name", "") else None
+
+    def compose(self, entry: Entry[Cluster]) -> Cluster:
+        assert self.reads is not None
+        events = self.reads.events[RAY_CLUSTER_KIND].about(entry.namespace, entry.name)
+        if not events:
+            return entry.item
+        prefix = str((entry.raw or {}).get("prefix") or entry.name)
+        return msgspec.structs.replace(entry.item, events=[event_from_kube(e, prefix) for e in events])
+
+    def attach(self, reads: ReadModel, **options: Any) -> None:
+        super().attach(reads, **options)
+        store = self.store
+        assert store is not None
+
+        def events_changed(about: tuple[str, str]) -> None:
+            entry = store.get(*about)
+            if entry is not None:
+                entry.encoded = None
+
+        reads.events[RAY_CLUSTER_KIND].listeners.append(events_changed)
 
     def with_record(self, item: Cluster, created_at: str, user: str, deleted_at: str) -> Cluster:
         return msgspec.structs.replace(item, created_at=created_at, user=user, deleted_at=deleted_at)

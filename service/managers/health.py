@@ -1,4 +1,4 @@
-"""Readiness: the database takes writes and the Kubernetes API answers."""
+"""Readiness: the database takes writes, the Kubernetes API answers, and the informers have listed once."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from service.db.records import Records
 from service.errors import ApiError
 from service.kube.client import KubeClient
 from service.kube.errors import KubeError
+from service.managers.read_model import ReadModel
 
 
 class Readiness(msgspec.Struct, frozen=True):
@@ -19,10 +20,13 @@ class Readiness(msgspec.Struct, frozen=True):
 
 
 class HealthManager:
-    def __init__(self, kube: KubeClient, records: Records, timeout: float) -> None:
+    def __init__(
+        self, kube: KubeClient, records: Records, timeout: float, reads: ReadModel | None = None
+    ) -> None:
         self.kube = kube
         self.records = records
         self.timeout = timeout
+        self.reads = reads
 
     async def readiness(self) -> Readiness:
         """Both dependencies checked at once, each within ``timeout``; a failure names the one that failed."""
@@ -39,4 +43,7 @@ class HealthManager:
 
         database, kubernetes = await asyncio.gather(check(self.records.ping()), check(self.kube.version()))
         checks = {"database": database, "kubernetes": kubernetes}
+        if self.reads is not None:
+            waiting = self.reads.unsynced()
+            checks["informers"] = "ok" if not waiting else f"listing: {', '.join(waiting)}"
         return Readiness(ready=all(value == "ok" for value in checks.values()), checks=checks)

@@ -49,6 +49,9 @@ class JobManager(RayResourceManager[RayJob]):
     async def to_api(self, objs: Sequence[Obj]) -> list[RayJob]:
         return [job_from_cr(obj) for obj in objs]
 
+    def convert(self, obj: Obj) -> RayJob:
+        return job_from_cr(obj)
+
     def with_record(self, item: RayJob, created_at: str, user: str, deleted_at: str) -> RayJob:
         return msgspec.structs.replace(item, created_at=created_at, user=user, delete_at=deleted_at)
 

@@ -55,13 +55,18 @@ class Reconciler:
         self.records = records
         self.pending_after = dt.timedelta(seconds=pending_after)
         """How old a PENDING row must be before it is judged: longer than any request can take."""
+        self._missing: set[tuple[Resource, str, str, str]] | None = None
+        """Rows whose objects the previous run did not find (None before the first run)."""
+        self._seen_missing: set[tuple[Resource, str, str, str]] = set()
 
     async def run_once(self) -> tuple[int, int]:
         """Settle old PENDING rows and close vanished resources; returns (settled, closed)."""
         settled = await self.settle_pending()
         closed = 0
+        self._seen_missing = set()
         for resource in Resource:
             closed += await self.close_vanished(resource)
+        self._missing = self._seen_missing
         return settled, closed
 
     async def settle_pending(self) -> int:
@@ -109,6 +114,9 @@ class Reconciler:
         return True
 
     async def close_vanished(self, resource: Resource) -> int:
+        """Close rows whose objects are gone. At start, at once (the service was not watching); later, only
+        rows missing twice in a row, so that the informers, which see the deletion itself (with the last status),
+        record it first, and this only catches what they missed."""
         # Rows first, then the list: a row settles only after Kubernetes confirmed its object, so any row read
         # here has an object the later list must show, unless it is gone. (A newer object of the same name has
         # another uid, which mark_gone compares.)
@@ -126,6 +134,10 @@ class Reconciler:
         for key, row in rows.items():
             uid = present.get(key)
             if uid is not None and (not row.uid or uid == row.uid):
+                continue
+            suspect = (resource, row.namespace, row.name, row.uid)
+            if self._missing is not None and suspect not in self._missing:
+                self._seen_missing.add(suspect)
                 continue
             if await self.records.mark_gone(resource, row.namespace, row.name, uid=row.uid):
                 closed += 1

@@ -13,8 +13,10 @@ from service.managers.clusters import ClusterManager
 from service.managers.health import HealthManager
 from service.managers.jobs import JobManager
 from service.managers.lifecycle import Lifecycle
+from service.managers.read_model import ReadModel
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
+from service.managers.watcher import DeletionRecorder
 from service.settings import Settings
 
 
@@ -25,6 +27,8 @@ class Managers(msgspec.Struct):
     services: ServiceManager
     audit: AuditManager
     health: HealthManager
+    reads: ReadModel | None = None
+    deletions: DeletionRecorder | None = None
 
 
 def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Managers:
@@ -32,11 +36,26 @@ def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Manage
     authorizer = Authorizer(kube, settings.token_cache_seconds) if settings.auth != "none" else None
     lifecycle = Lifecycle(kube, records)
     templates = ComputeTemplateManager(kube, records, lifecycle)
+    clusters = ClusterManager(kube, records, lifecycle, templates)
+    jobs = JobManager(kube, records, lifecycle, templates)
+    services = ServiceManager(kube, records, lifecycle, templates)
+    reads: ReadModel | None = None
+    deletions: DeletionRecorder | None = None
+    if settings.watch:
+        reads = ReadModel(
+            kube, records, authorizer, serving=settings.read_cache, namespace=settings.watch_namespace or None
+        )
+        deletions = DeletionRecorder(records, reads.records)
+        templates.attach(reads, sort=lambda namespace, name: (namespace, name))
+        for manager in (clusters, jobs, services):
+            manager.attach(reads, gone=deletions.for_resource(manager.resource))
     return Managers(
         templates=templates,
-        clusters=ClusterManager(kube, records, lifecycle, templates),
-        jobs=JobManager(kube, records, lifecycle, templates),
-        services=ServiceManager(kube, records, lifecycle, templates),
+        clusters=clusters,
+        jobs=jobs,
+        services=services,
         audit=AuditManager(db, authorizer),
-        health=HealthManager(kube, records, settings.kube_timeout),
+        health=HealthManager(kube, records, settings.kube_timeout, reads),
+        reads=reads,
+        deletions=deletions,
     )

@@ -21,11 +21,14 @@ from service import names
 from service.db.models import ResourceRow
 from service.db.records import Change, Observed, Records, as_utc, utcnow
 from service.errors import AbortedError, ApiError, InvalidInputError, already_exists, invalid_input, not_found
+from service.identity import acting_as
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from service.managers.context import Caller
 from service.managers.kube_errors import api_error
 from service.managers.lifecycle import Applied, Lifecycle, Write
+from service.managers.live_records import LiveRecord
+from service.managers.read_model import Entry, ReadModel, Store, forbidden, meta, not_found_message
 from service.managers.texts import MISSING_BODY, TEXTS, Texts
 from service.managers.validation import check_name, check_namespace
 from service.schemas.base import ApiStruct, convert, format_time, to_builtins
@@ -34,6 +37,7 @@ from service.vocabulary import USER_LABEL, Action, Kind, Resource
 T = TypeVar("T", bound=ApiStruct)
 
 HISTORY_TOKEN_PREFIX = "h1."
+CACHE_TOKEN_PREFIX = "m1."
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -54,6 +58,15 @@ class ResourceManager(Generic[T]):
         self.kube = kube
         self.records = records
         self.lifecycle = lifecycle
+        self.reads: ReadModel | None = None
+        self.store: Store[T] | None = None
+
+    def attach(self, reads: ReadModel, **options: Any) -> None:
+        """Serve reads from ``reads`` (once its informers have synced) and keep it current with own writes."""
+        self.reads = reads
+        self.store = reads.add(
+            self.resource, self.kind, self.project, label_selector=self.list_selector, **options
+        )
 
     @property
     def texts(self) -> Texts:
@@ -83,6 +96,37 @@ class ResourceManager(Generic[T]):
     def is_listed(self, obj: Obj) -> bool:
         """Whether an object found in the cluster belongs in this kind's lists."""
         return True
+
+    def convert(self, obj: Obj) -> T:
+        """The API message of one object, without what other objects contribute (read model)."""
+        raise NotImplementedError
+
+    def keep_raw(self, obj: Obj) -> Obj | None:
+        """What of the object the read model keeps besides its message (for kinds that compose at read time)."""
+        return None
+
+    def compose(self, entry: Entry[T]) -> T:
+        """The message of a stored object with what other stored objects contribute (events, clusters)."""
+        return entry.item
+
+    cacheable: ClassVar[bool] = True
+    """Whether a composed message stays valid until its entry (or its events) change."""
+
+    def project(self, obj: Obj) -> Entry[T]:
+        namespace, name, uid, version, intent, created, deleted, owner = meta(obj)
+        return Entry(
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            resource_version=version,
+            intent=intent,
+            created=created,
+            deleted=deleted,
+            owner=owner,
+            listed=self.is_listed(obj),
+            item=self.convert(obj),
+            raw=self.keep_raw(obj),
+        )
 
     # -- checks -----------------------------------------------------------------------------------------------
 
@@ -133,7 +177,28 @@ class ResourceManager(Generic[T]):
             )
 
         applied = await self.lifecycle.run(change, prepare)
+        self.remember(applied)
         return await self.answer(applied, user)
+
+    @staticmethod
+    def namespace_of(obj: Obj) -> str:
+        return str((obj.get("metadata") or {}).get("namespace") or "")
+
+    def remember(self, applied: Applied, deleted: bool = False) -> None:
+        """Make a change this replica made visible to its next read at once."""
+        if self.reads is None or self.store is None:
+            return
+        metadata = applied.obj.get("metadata") or {}
+        if deleted:
+            self.store.deleted(applied.obj)
+            self.reads.records.drop(self.resource, metadata.get("namespace", ""), metadata.get("name", ""))
+            return
+        if applied.history is not None:
+            self.reads.records.put(self.resource, applied.history)
+        self.store.wrote(applied.obj)
+        entry = self.store.get(metadata.get("namespace", ""), metadata.get("name", ""))
+        if entry is not None:
+            entry.encoded = None  # it may have been composed before its record existed
 
     def create_error(self, exc: KubeError, namespace: str, name: str) -> ApiError:
         if isinstance(exc, KubeConflictError) and exc.already_exists:
@@ -144,7 +209,11 @@ class ResourceManager(Generic[T]):
 
     async def answer(self, applied: Applied, user: str) -> T:
         """The API message of a changed object, with its record (or, until it settles, the change's own)."""
-        (item,) = await self.to_api([applied.obj])
+        reads = self.reads
+        if reads is not None and reads.ready() and reads.covers(self.namespace_of(applied.obj)):
+            item = self.compose(self.project(applied.obj))  # what it shows comes from memory too
+        else:
+            (item,) = await self.to_api([applied.obj])
         row = applied.history
         created = format_time(as_utc(row.created_at)) if row is not None else format_time(utcnow())
         return self.with_record(item, created, row.user if row is not None else user, "")
@@ -175,7 +244,7 @@ class ResourceManager(Generic[T]):
                 explain=lambda exc: self.delete_error(exc, name),
             )
 
-        await self.lifecycle.run(change, prepare)
+        self.remember(await self.lifecycle.run(change, prepare), deleted=True)
 
     def delete_error(self, exc: KubeError, name: str) -> ApiError:
         if isinstance(exc, KubeNotFoundError):
@@ -200,8 +269,43 @@ class ResourceManager(Generic[T]):
 
     async def get(self, namespace: str, name: str) -> T:
         self.check_path(namespace, name)
+        if (
+            self.reads is not None
+            and self.store is not None
+            and self.reads.ready()
+            and self.reads.covers(namespace)
+        ):
+            return await self._cached_get(self.reads, self.store, namespace, name)
         obj = await self.fetch(namespace, name, self.texts.get_wrap)
         (item,) = await self.merge([obj])
+        return item
+
+    async def _cached_get(self, reads: ReadModel, store: Store[T], namespace: str, name: str) -> T:
+        wrap = self.texts.get_wrap
+        if not await reads.may("get", self.kind, namespace):
+            raise api_error(forbidden(self.kind, "get", namespace, name), wrap)
+        entry = store.get(namespace, name)
+        if entry is None:
+            raise not_found(f"{self.texts.kind} {name} not found", wrap, not_found_message(self.kind, name))
+        return await self.merged(reads, entry)
+
+    async def merged(self, reads: ReadModel, entry: Entry[T]) -> T:
+        """A stored object's message with its record fields (kept on the entry until it changes)."""
+        if entry.encoded is not None:
+            done: T = entry.encoded
+            return done
+        record: LiveRecord | bool | None = None
+        if entry.intent:  # an API change wrote it, so it may have a record
+            record = reads.records.cached(self.resource, entry.namespace, entry.name, entry.uid)
+            if record is False:
+                record = await reads.records.lookup(self.resource, entry.namespace, entry.name, entry.uid)
+        item = self.compose(entry)
+        if isinstance(record, LiveRecord):
+            item = self.with_record(item, record.created, record.user, entry.deleted)
+        else:
+            item = self.with_record(item, entry.created, entry.owner, entry.deleted)
+        if self.cacheable and (isinstance(record, LiveRecord) or not entry.intent):
+            entry.encoded = item  # not while a record may still be settling
         return item
 
     async def merge(self, objs: Sequence[Obj]) -> list[T]:
@@ -243,7 +347,15 @@ class ResourceManager(Generic[T]):
         items: list[T] = []
         next_token = ""
         after_id = _history_position(token)
-        if after_id is None:
+        reads, store = self.reads, self.store
+        cached = reads is not None and store is not None and reads.ready() and reads.covers(namespace)
+        if after_id is None and cached and (not token or token.startswith(CACHE_TOKEN_PREFIX)):
+            assert reads is not None and store is not None
+            items, next_token = await self._cached_page(reads, store, namespace, limit, token, wrap)
+            if next_token or not include_deleted:
+                return Page(items=items, next_token=next_token)
+            after_id = 0
+        elif after_id is None:
             try:
                 result = await self.kube.list(
                     self.kind, namespace, label_selector=self.list_selector, limit=limit, continue_token=token
@@ -267,6 +379,44 @@ class ResourceManager(Generic[T]):
             next_token = _history_token(rows[-1].id)
         items.extend(self.from_history(row) for row in rows)
         return Page(items=items, next_token=next_token)
+
+    async def _cached_page(
+        self, reads: ReadModel, store: Store[T], namespace: str | None, limit: int, token: str, wrap: str
+    ) -> tuple[builtins.list[T], str]:
+        """A page from the read model: the first page fixes the entries, the later ones walk them."""
+        try:
+            allowed = await reads.visible(self.kind, namespace, store)
+        except KubeError as exc:
+            raise api_error(exc, wrap.format(namespace=namespace)) from None
+        identity = acting_as()
+        scope = "|".join([self.resource, namespace or "", repr(identity)])
+        ident, offset = "", 0
+        if token:
+            ident, offset, after = _cache_position(token)
+            held = reads.snapshots.find(ident, scope)
+            if held is not None and offset <= len(held):
+                snapshot: builtins.list[Entry[T]] = held
+            else:  # another replica's token, or an expired one: go on after its last object, as of now
+                snapshot = self._selected(store, namespace, allowed, after)
+                ident, offset = "", 0
+        else:
+            snapshot = self._selected(store, namespace, allowed, "")
+        if limit > 0 and len(snapshot) - offset > limit:
+            page = snapshot[offset : offset + limit]
+            ident = ident or reads.snapshots.hold(snapshot, scope)
+            next_token = _cache_token(ident, offset + limit, page[-1].key)
+        else:
+            page, next_token = snapshot[offset:], ""
+        return [await self.merged(reads, entry) for entry in page], next_token
+
+    def _selected(
+        self, store: Store[T], namespace: str | None, allowed: set[str] | None, after: str
+    ) -> builtins.list[Entry[T]]:
+        return [
+            entry
+            for entry in store.select(namespace, after)
+            if entry.listed and (allowed is None or entry.namespace in allowed)
+        ]
 
     def listed(self, objs: builtins.list[Obj]) -> builtins.list[Obj]:
         """The order of a list (Kubernetes' own unless a kind says otherwise)."""
@@ -320,6 +470,22 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 def _history_token(after_id: int) -> str:
     return HISTORY_TOKEN_PREFIX + base64.urlsafe_b64encode(str(after_id).encode()).decode().rstrip("=")
+
+
+def _cache_token(ident: str, offset: int, after: str) -> str:
+    raw = f"{ident}|{offset}|{after}".encode()
+    return CACHE_TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cache_position(token: str) -> tuple[str, int, str]:
+    raw = token[len(CACHE_TOKEN_PREFIX) :]
+    try:
+        ident, offset, after = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split("|", 2)
+        return ident, int(offset), after
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInputError(
+            f"invalid page token {token!r}: pass back the token of the previous page"
+        ) from None
 
 
 def _history_position(token: str) -> int | None:

@@ -19,9 +19,11 @@ from service.managers.clusters import RayResourceManager, events_by_object
 from service.managers.context import Caller
 from service.managers.kube_errors import api_error
 from service.managers.lifecycle import Write
+from service.managers.read_model import Entry
 from service.managers.resources import snapshot_of
 from service.managers.texts import SERVICE_BODY_EMPTY, UPDATE_NAME_EMPTY
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
+from service.schemas.common import Event
 from service.schemas.service import RayService
 from service.vocabulary import (
     RAY_CLUSTER_KIND,
@@ -103,6 +105,7 @@ class ServiceManager(RayResourceManager[RayService]):
             )
 
         applied = await self.lifecycle.run(change, prepare)
+        self.remember(applied)
         result: RayService = await self.answer(applied, user)
         return result
 
@@ -162,6 +165,34 @@ class ServiceManager(RayResourceManager[RayService]):
             for c in listed.get("items") or []
         }
         return [by_key.get(key) if key[1] else None for key in wanted]
+
+    cacheable = False  # its message shows its active cluster and that cluster's events
+
+    def convert(self, obj: Obj) -> RayService:
+        return service_from_cr(obj, [], None, [])
+
+    def keep_raw(self, obj: Obj) -> Obj | None:
+        return obj
+
+    def compose(self, entry: Entry[RayService]) -> RayService:
+        reads = self.reads
+        assert reads is not None and entry.raw is not None
+        obj, namespace, name = entry.raw, entry.namespace, entry.name
+        own = [event_from_kube(e, name) for e in reads.events[RAY_SERVICE_KIND].about(namespace, name)]
+        active = _active_cluster_name(obj)
+        cluster: Obj | None = None
+        theirs: list[Event] = []
+        if active:
+            clusters = reads.stores.get(Resource.CLUSTERS)
+            found = clusters.get(namespace, active) if clusters is not None else None
+            if found is not None:
+                cluster = {
+                    "status": {"state": found.item.cluster_state, "endpoints": found.item.service_endpoint}
+                }
+            theirs = [
+                event_from_kube(e, name) for e in reads.events[RAY_CLUSTER_KIND].about(namespace, active)
+            ]
+        return service_from_cr(obj, own, cluster, theirs)
 
     def with_record(self, item: RayService, created_at: str, user: str, deleted_at: str) -> RayService:
         return msgspec.structs.replace(item, created_at=created_at, user=user, delete_at=deleted_at)

@@ -15,6 +15,7 @@ from service.errors import ApiError, FailedPreconditionError, InvalidInputError,
 from service.kube.client import Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from service.managers.kube_errors import api_error
+from service.managers.read_model import forbidden
 from service.managers.resources import ResourceManager
 from service.managers.validation import require, validate_namespace
 from service.schemas.common import ClusterSpec
@@ -53,6 +54,9 @@ class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
     async def to_api(self, objs: Sequence[Obj]) -> list[ComputeTemplate]:
         return [compute_template_from_configmap(obj) for obj in objs]
 
+    def convert(self, obj: Obj) -> ComputeTemplate:
+        return compute_template_from_configmap(obj)
+
     def with_record(
         self, item: ComputeTemplate, created_at: str, user: str, deleted_at: str
     ) -> ComputeTemplate:
@@ -75,6 +79,16 @@ class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
 
     async def _read(self, namespace: str, name: str) -> ComputeTemplate:
         self.check_name(name)
+        reads, store = self.reads, self.store
+        if reads is not None and store is not None and reads.ready() and reads.covers(namespace):
+            if not await reads.may("get", self.kind, namespace):
+                raise api_error(
+                    forbidden(self.kind, "get", namespace, name),
+                    f"Cannot get compute template for name '{name}' in namespace '{namespace}'",
+                )
+            entry = store.get(namespace, name)
+            if entry is not None:
+                return entry.item
         try:
             return compute_template_from_configmap(await self.kube.get(CONFIGMAPS, namespace, name))
         except KubeNotFoundError:

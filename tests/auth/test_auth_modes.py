@@ -393,3 +393,32 @@ def test_startup_refuses_anonymous_against_a_real_cluster(
             env={"KUBERAY_APISERVER_AUTH": "", "KUBERAY_APISERVER_ALLOW_ANONYMOUS": "false"},
         )
     assert "choose how callers are authenticated" in str(refused.value)
+
+
+def test_reads_from_memory_are_authorized_per_caller(served: Served, world: World) -> None:
+    """Gets and lists come from the read model, so the service asks Kubernetes (SubjectAccessReview) first."""
+    alice, bob = served.client("alice"), served.client("bob")
+    base = f"/apis/v1/namespaces/{world.team_a}"
+    template = payloads.template(world.team_a, f"read-{served.mode}")
+    assert alice.post(f"{base}/compute_templates", json=template).status_code == 200
+    name = f"read-{served.mode}"
+    created = alice.post(f"{base}/clusters", json=payloads.cluster(world.team_a, name, template["name"]))
+    assert created.status_code == 200, created.text
+    try:
+        assert alice.get(f"{base}/clusters/{name}").json()["user"] == "alice"
+        refused = bob.get(f"{base}/clusters/{name}")
+        assert refused.status_code == 403 and refused.json()["code"] == 7, refused.text
+        assert f"not allowed to get rayclusters in namespace {world.team_a}" in refused.json()["message"]
+        assert bob.get(f"{base}/compute_templates/{template['name']}").status_code == 403
+        # Neither may list every namespace: each gets what they may list, not a refusal and not the rest.
+        mine = alice.get("/apis/v1/clusters")
+        assert mine.status_code == 200, mine.text
+        assert name in {c["name"] for c in mine.json()["clusters"]}
+        assert {c["namespace"] for c in mine.json()["clusters"]} == {world.team_a}
+        theirs = bob.get("/apis/v1/clusters").json().get("clusters", [])
+        assert {c["namespace"] for c in theirs} <= {world.team_b}
+        templates = bob.get("/apis/v1/compute_templates").json()["computeTemplates"]
+        assert {t["namespace"] for t in templates} == {world.team_b}
+    finally:
+        assert alice.delete(f"{base}/clusters/{name}").status_code == 200
+        assert alice.delete(f"{base}/compute_templates/{template['name']}").status_code == 200

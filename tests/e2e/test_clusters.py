@@ -11,6 +11,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.e2e import payloads
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -262,12 +263,17 @@ async def test_status_and_events_are_merged(
             "type": "Normal",
         },
     )
-    got = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/test-cluster")).json()
-    assert got["clusterState"] == "ready"
-    assert got["serviceEndpoint"] == {"dashboard": "8265", "client": "10001"}
-    assert [(e["reason"], e["message"], e["type"]) for e in got["events"]] == [
-        ("CreatedService", "Created service test-cluster-head-svc", "Normal")
-    ]
+
+    async def ready_with_event() -> Any:
+        got = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/test-cluster")).json()
+        assert got.get("clusterState") == "ready"
+        assert got["serviceEndpoint"] == {"dashboard": "8265", "client": "10001"}
+        assert [(e["reason"], e["message"], e["type"]) for e in got.get("events", [])] == [
+            ("CreatedService", "Created service test-cluster-head-svc", "Normal")
+        ]
+        return got
+
+    got = await eventually(ready_with_event)
     assert got["events"][0]["name"] == "test-cluster-test-cluster.1"
     listed = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"]
     assert listed[0]["clusterState"] == "ready" and len(listed[0]["events"]) == 1

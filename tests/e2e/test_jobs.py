@@ -11,6 +11,7 @@ from kubernetes_asyncio import client
 
 from tests.e2e import payloads
 from tests.e2e.test_clusters import expected_spec, make_template
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -70,13 +71,18 @@ async def test_create_get_list_delete(
         },
         _content_type="application/merge-patch+json",
     )
-    got = (await api.get(f"{prefix}/namespaces/{namespace}/jobs/test-job")).json()
-    assert (got["jobStatus"], got["jobDeploymentStatus"], got["jobId"], got["rayClusterName"]) == (
-        "RUNNING",
-        "Running",
-        "raysubmit_1",
-        "test-job-abcde",
-    )
+
+    async def running() -> Any:
+        got = (await api.get(f"{prefix}/namespaces/{namespace}/jobs/test-job")).json()
+        assert (got.get("jobStatus"), got["jobDeploymentStatus"], got["jobId"], got["rayClusterName"]) == (
+            "RUNNING",
+            "Running",
+            "raysubmit_1",
+            "test-job-abcde",
+        )
+        return got
+
+    got = await eventually(running)
     assert got["startTime"] == "2026-01-02T03:04:05Z" and got["message"] == "going"
 
     listed = (await api.get(f"{prefix}/namespaces/{namespace}/jobs")).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from kubernetes_asyncio import client
 
 from tests.e2e import payloads
 from tests.e2e.test_clusters import make_template
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -86,9 +88,15 @@ async def test_create_get_update_delete(
         },
         _content_type="application/merge-patch+json",
     )
-    got = (await api.get(f"{prefix}/namespaces/{namespace}/services/test-service")).json()
-    status = got["rayServiceStatus"]
-    assert status["rayClusterName"] == "test-service-raycluster-x" and status["rayClusterState"] == "ready"
+
+    async def active() -> Any:
+        got = (await api.get(f"{prefix}/namespaces/{namespace}/services/test-service")).json()
+        status = got["rayServiceStatus"]
+        assert status.get("rayClusterName") == "test-service-raycluster-x"
+        assert status["rayClusterState"] == "ready"
+        return status
+
+    status = await eventually(active)
     assert status["serviceEndpoint"] == {"serve": "8000"}
     assert status["serveApplicationStatus"] == [
         {
@@ -270,11 +278,19 @@ async def test_list_shows_each_active_cluster(
             {"status": {"activeServiceStatus": {"rayClusterName": cluster}}},
             _content_type="application/merge-patch+json",
         )
-    listed = (await api.get(f"/apis/v1/namespaces/{namespace}/services")).json()["services"]
-    assert [
-        (s["name"], s["rayServiceStatus"]["rayClusterState"], s["rayServiceStatus"]["serviceEndpoint"])
-        for s in listed
-    ] == [
-        ("svc0", "state-0", {"serve": "8000"}),
-        ("svc1", "state-1", {"serve": "8001"}),
-    ]
+
+    async def both_active() -> None:
+        listed = (await api.get(f"/apis/v1/namespaces/{namespace}/services")).json()["services"]
+        assert [
+            (
+                s["name"],
+                s["rayServiceStatus"].get("rayClusterState"),
+                s["rayServiceStatus"].get("serviceEndpoint"),
+            )
+            for s in listed
+        ] == [
+            ("svc0", "state-0", {"serve": "8000"}),
+            ("svc1", "state-1", {"serve": "8001"}),
+        ]
+
+    await eventually(both_active)

@@ -43,12 +43,12 @@ _POSTGRES_STOP: dict[str, list[str]] = {}
 
 
 @contextlib.contextmanager
-def dev_cluster(workdir: Path) -> Iterator[Path]:
-    """A dev cluster in its own process; yields its kubeconfig."""
+def dev_cluster(workdir: Path, *extra: str) -> Iterator[Path]:
+    """A dev cluster in its own process (``extra``: its options); yields its kubeconfig."""
     kubeconfig = workdir / "dev-cluster.kubeconfig"
     log = (workdir / "dev-cluster.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.devcluster", "--port", "0", "--kubeconfig", str(kubeconfig)],
+        [sys.executable, "-m", "service.devcluster", "--port", "0", "--kubeconfig", str(kubeconfig), *extra],
         stdout=subprocess.PIPE,
         stderr=log,
         cwd=REPO,

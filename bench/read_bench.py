@@ -1,0 +1,284 @@
+"""Reads from the read model against a raw Kubernetes client, side by side in one run.
+
+For each backend (the dev cluster and a real kube-apiserver) and each size (100, 1,000, 10,000 RayClusters in one
+namespace), it times through the service (HTTP on loopback) and through kubernetes-asyncio straight to the same
+Kubernetes API: get p50, get throughput with 8 concurrent clients, list of the namespace p50, create p50 (the
+service's create includes its intent and outcome rows); then prints the ratios service / raw and the service's
+resident memory (RSS, and peak RSS). ``--before`` runs the service with ``READ_CACHE=false`` (every read goes to
+Kubernetes), for the figures before the read model. ``--sizes 100,1000`` picks sizes; ``--kube dev|real``.
+
+Run ``python -m bench.read_bench`` (the real kube-apiserver needs ``make tools``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from kubernetes_asyncio import client, config
+
+from tests.e2e import payloads
+from tests.support import processes
+from tests.support.kube_apiserver import RealKubeApiServer
+from tests.support.tools import crd_dir
+
+NAMESPACE = "bench"
+GETS = 300
+SECONDS = 4.0
+CLIENTS = 8
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """RSS and peak RSS of a process, MiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+async def _timed(call: Callable[[], Awaitable[Any]], times: int) -> list[float]:
+    durations = []
+    for _ in range(times):
+        started = time.perf_counter()
+        await call()
+        durations.append((time.perf_counter() - started) * 1000)
+    return durations
+
+
+async def _throughput(call: Callable[[], Awaitable[Any]]) -> float:
+    end = time.perf_counter() + SECONDS
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < end:
+            await call()
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return done / SECONDS
+
+
+def _raw_cluster(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": name, "labels": {"ray.io/user": "bench"}},
+        "spec": {
+            "rayVersion": "2.46.0",
+            "headGroupSpec": {
+                "rayStartParams": {"dashboard-host": "0.0.0.0"},
+                "serviceType": "ClusterIP",
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "ray-head",
+                                "image": "rayproject/ray:2.46.0",
+                                "resources": {
+                                    "limits": {"cpu": "1", "memory": "2Gi"},
+                                    "requests": {"cpu": "1", "memory": "2Gi"},
+                                },
+                                "ports": [{"containerPort": 8265, "name": "dashboard"}],
+                            }
+                        ]
+                    }
+                },
+            },
+            "workerGroupSpecs": [
+                {
+                    "groupName": "small",
+                    "replicas": 1,
+                    "minReplicas": 0,
+                    "maxReplicas": 5,
+                    "rayStartParams": {},
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "ray-worker",
+                                    "image": "rayproject/ray:2.46.0",
+                                    "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                                }
+                            ]
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+async def _populate(custom: client.CustomObjectsApi, start: int, stop: int) -> None:
+    queue = list(range(start, stop))
+
+    async def worker() -> None:
+        while queue:
+            index = queue.pop()
+            await custom.create_namespaced_custom_object(
+                "ray.io", "v1", NAMESPACE, "rayclusters", _raw_cluster(f"c{index:05d}")
+            )
+
+    await asyncio.gather(*(worker() for _ in range(32)))
+
+
+@contextlib.contextmanager
+def _backend(kind: str, workdir: Path) -> Iterator[Path]:
+    if kind == "dev":
+        with processes.dev_cluster(workdir) as kubeconfig:
+            yield kubeconfig
+        return
+    kube = RealKubeApiServer(workdir / "kube", crd_dir())
+    kube.start()
+    try:
+        yield kube.kubeconfig
+    finally:
+        kube.stop()
+
+
+@contextlib.asynccontextmanager
+async def _raw(kubeconfig: Path) -> AsyncIterator[client.ApiClient]:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(cfg) as api:
+        yield api
+
+
+async def _wait_listed(url: str, count: int) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=300) as api:
+        for _ in range(600):
+            listed = (await api.get(f"/apis/v1/namespaces/{NAMESPACE}/clusters")).json().get("clusters", [])
+            if len(listed) >= count:
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"the service never listed {count} clusters")
+
+
+async def _measure(
+    service: processes.Service, raw_api: client.ApiClient, size: int, created: int
+) -> dict[str, tuple[float, float]]:
+    custom = client.CustomObjectsApi(raw_api)
+    names = [f"c{index:05d}" for index in range(size)]
+    lists = 5 if size <= 1000 else 3
+    results: dict[str, tuple[float, float]] = {}
+    # The same HTTP client library as kubernetes-asyncio's, so the ratio compares servers, not clients.
+    async with aiohttp.ClientSession(
+        service.url, timeout=aiohttp.ClientTimeout(total=300), trust_env=False
+    ) as api:
+        await _wait_listed(service.url, size)
+        base = f"/apis/v1/namespaces/{NAMESPACE}/clusters"
+
+        async def service_get() -> None:
+            async with api.get(f"{base}/{random.choice(names)}") as response:
+                response.raise_for_status()
+                await response.read()
+
+        async def raw_get() -> None:
+            await custom.get_namespaced_custom_object(
+                "ray.io", "v1", NAMESPACE, "rayclusters", random.choice(names)
+            )
+
+        async def service_list() -> None:
+            async with api.get(base) as response:
+                response.raise_for_status()
+                json.loads(await response.read())
+
+        async def raw_list() -> None:
+            await custom.list_namespaced_custom_object("ray.io", "v1", NAMESPACE, "rayclusters")
+
+        for call in (service_get, raw_get):
+            await _timed(call, 20)  # warm connections
+        results["get p50 ms"] = (
+            statistics.median(await _timed(service_get, GETS)),
+            statistics.median(await _timed(raw_get, GETS)),
+        )
+        results[f"get/s, {CLIENTS} clients"] = (await _throughput(service_get), await _throughput(raw_get))
+        results[f"list {size} p50 ms"] = (
+            statistics.median(await _timed(service_list, lists)),
+            statistics.median(await _timed(raw_list, lists)),
+        )
+        counter = iter(range(created, created + 10_000))
+
+        async def service_create() -> None:
+            body = {**payloads.cluster(NAMESPACE, f"s{next(counter):05d}"), "user": "bench"}
+            async with api.post(f"/apis/v1/namespaces/{NAMESPACE}/clusters", json=body) as response:
+                response.raise_for_status()
+                await response.read()
+
+        async def raw_create() -> None:
+            await custom.create_namespaced_custom_object(
+                "ray.io", "v1", NAMESPACE, "rayclusters", _raw_cluster(f"r{next(counter):05d}")
+            )
+
+        results["create p50 ms"] = (
+            statistics.median(await _timed(service_create, 40)),
+            statistics.median(await _timed(raw_create, 40)),
+        )
+    return results
+
+
+async def _run(kind: str, sizes: list[int], before: bool, workdir: Path) -> None:
+    with _backend(kind, workdir) as kubeconfig:
+        async with _raw(kubeconfig) as raw_api:
+            await client.CoreV1Api(raw_api).create_namespace({"metadata": {"name": NAMESPACE}})
+            env = {"KUBERAY_APISERVER_LOG_LEVEL": "WARNING"}
+            if before:
+                env["KUBERAY_APISERVER_READ_CACHE"] = "false"
+            database = f"sqlite+aiosqlite:///{workdir / f'{kind}.db'}"
+            with processes.service(workdir, database, kubeconfig, False, env=env) as service:
+                async with httpx.AsyncClient(base_url=service.url, timeout=60) as api:
+                    template = payloads.template(NAMESPACE)
+                    (
+                        await api.post(f"/apis/v1/namespaces/{NAMESPACE}/compute_templates", json=template)
+                    ).raise_for_status()
+                idle = _memory(service.process.pid)
+                mode = "before: READ_CACHE=false" if before else "read model"
+                print(f"\n{kind} backend ({mode}); service idle RSS {idle[0]:.0f} MiB")
+                print(f"  {'size':>6} {'measure':<18} {'service':>10} {'raw':>10} {'ratio':>7}")
+                populated, created = 0, 0
+                for size in sizes:
+                    await _populate(client.CustomObjectsApi(raw_api), populated, size)
+                    populated = size
+                    # Creates add objects: the list sizes below count only the populated ones, so create last.
+                    results = await _measure(service, raw_api, size, created)
+                    created += 80
+                    for measure, (ours, raw) in results.items():
+                        ratio = ours / raw if raw else float("nan")
+                        print(f"  {size:>6} {measure:<18} {ours:>10.2f} {raw:>10.2f} {ratio:>7.2f}")
+                    rss, peak = _memory(service.process.pid)
+                    print(f"  {size:>6} {'service RSS MiB':<18} {rss:>10.0f} {'peak':>10} {peak:>7.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kube", choices=["dev", "real", "all"], default="all")
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument(
+        "--before", action="store_true", help="reads straight from Kubernetes (READ_CACHE=false)"
+    )
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    kinds = ["dev", "real"] if args.kube == "all" else [args.kube]
+    print(
+        "service / raw: a ratio under 1 means the service is faster (latency) — for get/s, over 1 is faster"
+    )
+    for kind in kinds:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(_run(kind, sizes, args.before, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
