@@ -15,7 +15,7 @@ from litestar.exceptions import (
 )
 
 from service.api.edge import observe
-from service.errors import HTTP_STATUS, ApiError, Code
+from service.errors import HTTP_STATUS, STATUS_REASONS, ApiError, Code
 
 log = logging.getLogger("kuberay_apiserver.api")
 
@@ -32,9 +32,28 @@ def error_response(code: int, message: str, status: int | None = None) -> Respon
     return Response({"code": int(code), "message": message}, status_code=status, headers=headers)
 
 
+KUBE_NATIVE_PREFIX = "/apis/ray.io/"
+
+
+def status_response(status: int, message: str, reason: str = "") -> Response[dict[str, Any]]:
+    """A Kubernetes ``Status`` (the Kubernetes-native routes answer errors as kube-apiserver does)."""
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason or STATUS_REASONS.get(status, ""),
+        "code": status,
+    }
+    return Response(body, status_code=status)
+
+
 def on_api_error(request: AnyRequest, exc: ApiError) -> Response[dict[str, Any]]:
     level = logging.ERROR if exc.http_status >= 500 and exc.code != Code.UNAVAILABLE else logging.INFO
     log.log(level, "request failed", extra={"code": int(exc.code), "error": exc.message})
+    if request.scope.get("path", "").startswith(KUBE_NATIVE_PREFIX):
+        return status_response(exc.http_status, exc.message, str(getattr(exc, "reason", "")))
     return error_response(exc.code, exc.message)
 
 

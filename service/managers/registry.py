@@ -13,6 +13,7 @@ from service.managers.clusters import ClusterManager
 from service.managers.health import HealthManager
 from service.managers.jobs import JobManager
 from service.managers.lifecycle import Lifecycle
+from service.managers.native import NativeManager
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
 from service.settings import Settings
@@ -25,6 +26,7 @@ class Managers(msgspec.Struct):
     services: ServiceManager
     audit: AuditManager
     health: HealthManager
+    native: NativeManager
 
 
 def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Managers:
@@ -32,11 +34,15 @@ def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Manage
     authorizer = Authorizer(kube, settings.token_cache_seconds) if settings.auth != "none" else None
     lifecycle = Lifecycle(kube, records)
     templates = ComputeTemplateManager(kube, records, lifecycle)
+    clusters = ClusterManager(kube, records, lifecycle, templates)
+    jobs = JobManager(kube, records, lifecycle, templates)
+    services = ServiceManager(kube, records, lifecycle, templates)
     return Managers(
         templates=templates,
-        clusters=ClusterManager(kube, records, lifecycle, templates),
-        jobs=JobManager(kube, records, lifecycle, templates),
-        services=ServiceManager(kube, records, lifecycle, templates),
+        clusters=clusters,
+        jobs=jobs,
+        services=services,
         audit=AuditManager(db, authorizer),
         health=HealthManager(kube, records, settings.kube_timeout),
+        native=NativeManager(kube, records, lifecycle, [clusters, jobs, services]),
     )
