@@ -3,12 +3,12 @@ change-and-record runner, so it is audited like a V1 write (same resource and ac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from service.db.records import Change, Observed, Records
 from service.errors import STATUS_REASONS, ApiError, StatusError
-from service.kube.client import KubeClient, Obj
+from service.kube.client import KubeClient, Obj, open_watch
 from service.kube.errors import KubeError
 from service.managers.context import Caller
 from service.managers.lifecycle import Lifecycle, Write
@@ -57,6 +57,28 @@ class NativeManager:
         kind, _ = kind_of(plural)
         try:
             return await self.kube.get(kind, namespace, name)
+        except KubeError as exc:
+            raise status_error(exc) from None
+
+    async def watch(self, plural: str, namespace: str | None, query: dict[str, str]) -> AsyncIterator[bytes]:
+        """Kubernetes' watch events (bookmarks included), streamed as they come, as the caller."""
+        kind, _ = kind_of(plural)
+        passed = {
+            key: query[key]
+            for key in (
+                "labelSelector",
+                "fieldSelector",
+                "resourceVersion",
+                "resourceVersionMatch",
+                "allowWatchBookmarks",
+                "timeoutSeconds",
+                "sendInitialEvents",
+            )
+            if query.get(key)
+        }
+        passed["timeoutSeconds"] = str(watch_seconds(query))
+        try:
+            return await open_watch(self.kube, kind, namespace, passed)
         except KubeError as exc:
             raise status_error(exc) from None
 
@@ -176,3 +198,16 @@ def _checked(kind: Kind, namespace: str, body: Any) -> Obj:
         )
     metadata["namespace"] = namespace
     return {**body, "apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata}
+
+
+WATCH_DEFAULT_SECONDS = 1800
+WATCH_MAX_SECONDS = 3600
+
+
+def watch_seconds(query: dict[str, str]) -> int:
+    """How long a watch lives: its ``timeoutSeconds`` (default 30 min, at most an hour), as Kubernetes bounds it."""
+    try:
+        asked = int(query.get("timeoutSeconds") or WATCH_DEFAULT_SECONDS)
+    except ValueError:
+        raise StatusError(400, "BadRequest", "timeoutSeconds must be an integer") from None
+    return max(1, min(asked, WATCH_MAX_SECONDS))

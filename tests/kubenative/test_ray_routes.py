@@ -139,3 +139,44 @@ async def test_jobs_and_services_are_served(api: httpx.AsyncClient, namespace: s
         listed = await api.get(f"{ROOT}/namespaces/{namespace}/{plural}")
         assert listed.status_code == 200, listed.text
         assert listed.json()["kind"] == kind and listed.json()["items"] == []
+
+
+async def _watch_events(api: httpx.AsyncClient, path: str, want: int, seen: list[dict[str, Any]]) -> None:
+    import json
+
+    async with api.stream("GET", path, params={"watch": "true", "timeoutSeconds": 60}) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.strip():
+                seen.append(json.loads(line))
+                if len([e for e in seen if e["type"] != "BOOKMARK"]) >= want:
+                    return
+
+
+async def test_watch_streams_changes_made_through_the_service_and_out_of_band(
+    api: httpx.AsyncClient, kube: Any, namespace: str
+) -> None:
+    import asyncio
+
+    from kubernetes_asyncio import client
+
+    base = f"{ROOT}/namespaces/{namespace}/rayclusters"
+    seen: list[dict[str, Any]] = []
+    watcher = asyncio.create_task(_watch_events(api, base, 2, seen))
+    await asyncio.sleep(1)
+    assert (await api.post(base, json=raycluster("through-service"))).status_code == 201
+    body = raycluster("out-of-band")
+    body["metadata"]["namespace"] = namespace
+    await client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayclusters", body
+    )
+    await asyncio.wait_for(watcher, 20)
+    added = [(e["type"], e["object"]["metadata"]["name"]) for e in seen if e["type"] != "BOOKMARK"]
+    assert added == [("ADDED", "through-service"), ("ADDED", "out-of-band")], seen
+
+
+async def test_watch_refusals_are_status(api: httpx.AsyncClient, namespace: str) -> None:
+    refused = await api.get(
+        f"{ROOT}/namespaces/{namespace}/rayclusters", params={"watch": "true", "timeoutSeconds": "x"}
+    )
+    assert_status(refused, 400, "BadRequest")

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.response import Stream
 
 from service.errors import StatusError
 from service.managers.context import Caller
@@ -29,15 +30,27 @@ def _query(request: AnyRequest) -> dict[str, str]:
 
 
 @get(ROOT + "/{plural:str}", include_in_schema=False)
-async def list_all(request: AnyRequest, native: NativeManager, plural: str) -> dict[str, Any]:
-    return await native.list(plural, None, _query(request))
+async def list_all(request: AnyRequest, native: NativeManager, plural: str) -> Any:
+    return await _list_or_watch(request, native, plural, None)
 
 
 @get(ROOT + "/namespaces/{namespace:str}/{plural:str}", include_in_schema=False)
-async def list_namespaced(
-    request: AnyRequest, native: NativeManager, namespace: str, plural: str
-) -> dict[str, Any]:
-    return await native.list(plural, namespace, _query(request))
+async def list_namespaced(request: AnyRequest, native: NativeManager, namespace: str, plural: str) -> Any:
+    return await _list_or_watch(request, native, plural, namespace)
+
+
+async def _list_or_watch(
+    request: AnyRequest, native: NativeManager, plural: str, namespace: str | None
+) -> Any:
+    query = _query(request)
+    if is_watch(query):
+        lines = await native.watch(plural, namespace, query)
+        return Stream(lines, media_type="application/json", headers={"Cache-Control": "no-store"})
+    return await native.list(plural, namespace, query)
+
+
+def is_watch(query: dict[str, str]) -> bool:
+    return query.get("watch", "").lower() in ("true", "1")
 
 
 @post(ROOT + "/namespaces/{namespace:str}/{plural:str}", include_in_schema=False)
