@@ -35,6 +35,10 @@ def error_response(code: int, message: str, status: int | None = None) -> Respon
 KUBE_NATIVE_PREFIX = "/apis/ray.io/"
 
 
+def is_kube_native(path: str) -> bool:
+    return path.startswith((KUBE_NATIVE_PREFIX, "/openapi")) or path in ("/version", "/api", "/apis")
+
+
 def status_response(status: int, message: str, reason: str = "") -> Response[dict[str, Any]]:
     """A Kubernetes ``Status`` (the Kubernetes-native routes answer errors as kube-apiserver does)."""
     body = {
@@ -52,7 +56,7 @@ def status_response(status: int, message: str, reason: str = "") -> Response[dic
 def on_api_error(request: AnyRequest, exc: ApiError) -> Response[dict[str, Any]]:
     level = logging.ERROR if exc.http_status >= 500 and exc.code != Code.UNAVAILABLE else logging.INFO
     log.log(level, "request failed", extra={"code": int(exc.code), "error": exc.message})
-    if request.scope.get("path", "").startswith(KUBE_NATIVE_PREFIX):
+    if is_kube_native(request.scope.get("path", "")):
         return status_response(exc.http_status, exc.message, str(getattr(exc, "reason", "")))
     return error_response(exc.code, exc.message)
 

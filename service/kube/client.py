@@ -320,3 +320,23 @@ async def _watch_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]
         return
     finally:
         response.close()
+
+
+async def get_document(kube: KubeClient, segments: list[str]) -> Obj:
+    """A discovery or OpenAPI document of the Kubernetes API (``segments`` of its path), read as the caller."""
+    url = kube._url(segments, None)
+    try:
+        headers = await kube._headers(None)
+        timeout = aiohttp.ClientTimeout(total=kube._timeout)
+        async with kube._session().get(
+            url, headers=headers, timeout=timeout, proxy=kube._cfg.proxy or None
+        ) as r:
+            body = await r.read()
+            if r.status != 200:
+                raise KubeError.from_response(r.status, body)
+            document: Obj = msgspec.json.decode(body)
+            return document
+    except (TimeoutError, aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
+        raise KubeUnavailableError(
+            0, "ServiceUnavailable", f"discovery failed: {type(exc).__name__}"
+        ) from None
