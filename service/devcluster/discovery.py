@@ -104,8 +104,8 @@ def openapi_document(parts: list[str]) -> JsonObj | None:
     """
     versions = sorted({t.api_version for t in RESOURCE_TYPES if t.group})
     if parts == ["openapi", "v3"]:
-        paths = {f"apis/{v}": {"serverRelativeURL": f"/openapi/v3/apis/{v}"} for v in versions}
-        return {"paths": paths}
+        listing: JsonObj = {f"apis/{v}": {"serverRelativeURL": f"/openapi/v3/apis/{v}"} for v in versions}
+        return {"paths": listing}
     if len(parts) != 5 or parts[:3] != ["openapi", "v3", "apis"] or f"{parts[3]}/{parts[4]}" not in versions:
         return None
     api_version = f"{parts[3]}/{parts[4]}"
@@ -126,8 +126,8 @@ def openapi_document(parts: list[str]) -> JsonObj | None:
             },
         }
         ref = {"$ref": f"#/components/schemas/{_definition_name(rtype)}"}
-        body = {"content": {"application/json": {"schema": ref}}}
-        operation = {"x-kubernetes-group-version-kind": gvk[0], "requestBody": body, "responses": {}}
+        body: JsonObj = {"content": {"application/json": {"schema": ref}}}
+        operation: JsonObj = {"x-kubernetes-group-version-kind": gvk[0], "requestBody": body, "responses": {}}
         paths[f"/apis/{api_version}/namespaces/{{namespace}}/{rtype.plural}"] = {"post": operation}
     schemas[_OBJECT_META] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return {
