@@ -15,7 +15,8 @@ from litestar.exceptions import (
 )
 
 from service.api.edge import observe
-from service.errors import HTTP_STATUS, STATUS_REASONS, ApiError, Code
+from service.api.kube_native.status import is_kube_native, status_body
+from service.errors import HTTP_STATUS, ApiError, Code
 
 log = logging.getLogger("kuberay_apiserver.api")
 
@@ -32,25 +33,9 @@ def error_response(code: int, message: str, status: int | None = None) -> Respon
     return Response({"code": int(code), "message": message}, status_code=status, headers=headers)
 
 
-KUBE_NATIVE_PREFIX = "/apis/ray.io/"
-
-
-def is_kube_native(path: str) -> bool:
-    return path.startswith((KUBE_NATIVE_PREFIX, "/openapi")) or path in ("/version", "/api", "/apis")
-
-
 def status_response(status: int, message: str, reason: str = "") -> Response[dict[str, Any]]:
     """A Kubernetes ``Status`` (the Kubernetes-native routes answer errors as kube-apiserver does)."""
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason or STATUS_REASONS.get(status, ""),
-        "code": status,
-    }
-    return Response(body, status_code=status)
+    return Response(status_body(status, message, reason), status_code=status)
 
 
 def on_api_error(request: AnyRequest, exc: ApiError) -> Response[dict[str, Any]]:
@@ -65,6 +50,10 @@ def _unrouted(request: AnyRequest, code: Code, message: str, status: int) -> Res
     """An answer for a request no route took: route middleware never saw it, so count and log it here."""
     if "route_handler" not in request.scope:
         observe(request.scope, status, time.perf_counter())
+    if is_kube_native(request.scope.get("path", "")):
+        return status_response(
+            status, "the server could not find the requested resource" if status == 404 else message
+        )
     return error_response(code, message, status=status)
 
 

@@ -180,3 +180,7 @@ async def test_watch_refusals_are_status(api: httpx.AsyncClient, namespace: str)
         f"{ROOT}/namespaces/{namespace}/rayclusters", params={"watch": "true", "timeoutSeconds": "x"}
     )
     assert_status(refused, 400, "BadRequest")
+
+
+async def test_unrouted_kube_native_paths_answer_status(api: httpx.AsyncClient) -> None:
+    assert_status(await api.get(f"{ROOT}/namespaces/x/rayclusters/y/scale/z"), 404, "NotFound")
