@@ -22,6 +22,8 @@ from service.api.authentication import AuthenticationMiddleware
 from service.api.deps import DEPENDENCIES
 from service.api.edge import EdgeMiddleware, add_request_id
 from service.api.errors import EXCEPTION_HANDLERS
+from service.api.kube_native import discovery as kube_native_discovery
+from service.api.kube_native import ray as kube_native_ray
 from service.db import migrate
 from service.db.engine import create_engine
 from service.db.records import Records
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *audit.ROUTES,
             *health.ROUTES,
             *docs.routes(),
+            *kube_native_ray.ROUTES,
+            *kube_native_discovery.ROUTES,
         ],
         dependencies=DEPENDENCIES,
         middleware=[

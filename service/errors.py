@@ -141,3 +141,49 @@ def not_found(message: str, wrap: str, cause: str) -> NotFoundError:
 
 def already_exists(message: str, wrap: str) -> AlreadyExistsError:
     return AlreadyExistsError(f"{message}: {wrap}: Already exist error: {message}")
+
+
+class StatusError(ApiError):
+    """A failure whose HTTP status and reason are Kubernetes' own (the Kubernetes-native routes answer them)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message, _CODE_BY_STATUS.get(status, Code.UNKNOWN))
+        self.status = status
+        self.reason = reason
+
+    @property
+    def http_status(self) -> int:
+        return self.status
+
+
+_CODE_BY_STATUS: dict[int, Code] = {
+    400: Code.INVALID_ARGUMENT,
+    401: Code.UNAUTHENTICATED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    405: Code.UNIMPLEMENTED,
+    409: Code.ABORTED,
+    410: Code.OUT_OF_RANGE,
+    415: Code.INVALID_ARGUMENT,
+    422: Code.INVALID_ARGUMENT,
+    429: Code.RESOURCE_EXHAUSTED,
+    500: Code.INTERNAL,
+    503: Code.UNAVAILABLE,
+    504: Code.DEADLINE_EXCEEDED,
+}
+
+STATUS_REASONS: dict[int, str] = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}

@@ -14,6 +14,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.api.edge import request_id_of, send_json
+from service.api.kube_native.status import is_kube_native, status_body
 from service.errors import ApiError, Code
 from service.identity import act_as
 from service.managers.authentication import Authenticator, credentials_from
@@ -59,7 +60,9 @@ class AuthenticationMiddleware(ASGIMiddleware):
             await send_json(
                 send,
                 exc.http_status,
-                {"code": int(exc.code), "message": exc.message},
+                status_body(exc.http_status, exc.message)
+                if is_kube_native(str(scope.get("path", "")))
+                else {"code": int(exc.code), "message": exc.message},
                 extra_headers=[(b"www-authenticate", headers.encode())]
                 if exc.code == Code.UNAUTHENTICATED
                 else [],

@@ -15,6 +15,7 @@ from service.managers.clusters import ClusterManager
 from service.managers.context import ANONYMOUS, Caller
 from service.managers.health import HealthManager
 from service.managers.jobs import JobManager
+from service.managers.native import NativeManager
 from service.managers.registry import Managers
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
@@ -49,6 +50,10 @@ def provide_health(state: State) -> HealthManager:
     return _managers(state).health
 
 
+def _provide_native(state: State) -> NativeManager:
+    return _managers(state).native
+
+
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     """The caller: the identity the authentication middleware verified, the request id, where it came from."""
     identity = request.scope.get("identity")
@@ -68,4 +73,5 @@ DEPENDENCIES = {
     "audit": Provide(provide_audit, sync_to_thread=False),
     "health": Provide(provide_health, sync_to_thread=False),
     "caller": Provide(provide_caller, sync_to_thread=False),
+    "native": Provide(_provide_native, sync_to_thread=False),
 }

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 import structlog
 from litestar.enums import ScopeType
@@ -21,6 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.deadline import request_deadline
 from service.errors import Code
+from service.managers.native import WATCH_DEFAULT_SECONDS, WATCH_MAX_SECONDS
 from service.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("kuberay_apiserver.access")
@@ -125,6 +127,21 @@ async def send_json(
     await send(end)
 
 
+def watch_bound(scope: Scope) -> float:
+    """A watch of the Kubernetes-native routes lives as long as it asks (``timeoutSeconds``, Kubernetes' bounds),
+    not the request deadline; 0 for any other request."""
+    if not str(scope.get("path", "")).startswith("/apis/ray.io/"):
+        return 0
+    query = parse_qs(bytes(scope.get("query_string") or b"").decode("latin-1"))
+    if (query.get("watch") or [""])[0].lower() not in ("true", "1"):
+        return 0
+    try:
+        asked = int((query.get("timeoutSeconds") or [str(WATCH_DEFAULT_SECONDS)])[0])
+    except ValueError:
+        return 0
+    return float(max(1, min(asked, WATCH_MAX_SECONDS)) + 5)
+
+
 class EdgeMiddleware(ASGIMiddleware):
     """Request id, cross-site refusal, request deadline, metrics and access log for every routed request."""
 
@@ -152,13 +169,14 @@ class EdgeMiddleware(ASGIMiddleware):
             if refusal is not None:
                 await send_json(send_wrapper, 403, {"code": int(Code.PERMISSION_DENIED), "message": refusal})
                 return
+            limit = watch_bound(scope) or self.request_timeout
             try:
-                with request_deadline(self.request_timeout):
-                    async with asyncio.timeout(self.request_timeout + _GRACE):
+                with request_deadline(limit):
+                    async with asyncio.timeout(limit + _GRACE):
                         await next_app(scope, receive, send_wrapper)
             except TimeoutError:
                 if status == 0:
-                    message = f"the request did not finish within {self.request_timeout:g}s"
+                    message = f"the request did not finish within {limit:g}s"
                     await send_json(
                         send_wrapper, 504, {"code": int(Code.DEADLINE_EXCEEDED), "message": message}
                     )

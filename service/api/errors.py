@@ -15,6 +15,7 @@ from litestar.exceptions import (
 )
 
 from service.api.edge import observe
+from service.api.kube_native.status import is_kube_native, status_body
 from service.errors import HTTP_STATUS, ApiError, Code
 
 log = logging.getLogger("kuberay_apiserver.api")
@@ -32,9 +33,16 @@ def error_response(code: int, message: str, status: int | None = None) -> Respon
     return Response({"code": int(code), "message": message}, status_code=status, headers=headers)
 
 
+def status_response(status: int, message: str, reason: str = "") -> Response[dict[str, Any]]:
+    """A Kubernetes ``Status`` (the Kubernetes-native routes answer errors as kube-apiserver does)."""
+    return Response(status_body(status, message, reason), status_code=status)
+
+
 def on_api_error(request: AnyRequest, exc: ApiError) -> Response[dict[str, Any]]:
     level = logging.ERROR if exc.http_status >= 500 and exc.code != Code.UNAVAILABLE else logging.INFO
     log.log(level, "request failed", extra={"code": int(exc.code), "error": exc.message})
+    if is_kube_native(request.scope.get("path", "")):
+        return status_response(exc.http_status, exc.message, str(getattr(exc, "reason", "")))
     return error_response(exc.code, exc.message)
 
 
@@ -42,6 +50,10 @@ def _unrouted(request: AnyRequest, code: Code, message: str, status: int) -> Res
     """An answer for a request no route took: route middleware never saw it, so count and log it here."""
     if "route_handler" not in request.scope:
         observe(request.scope, status, time.perf_counter())
+    if is_kube_native(request.scope.get("path", "")):
+        return status_response(
+            status, "the server could not find the requested resource" if status == 404 else message
+        )
     return error_response(code, message, status=status)
 
 

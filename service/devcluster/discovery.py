@@ -84,4 +84,55 @@ def discovery_document(parts: list[str], server_address: str) -> JsonObj | str |
         return _resource_list("v1")
     if len(parts) == 3 and parts[0] == "apis":
         return _resource_list(f"{parts[1]}/{parts[2]}")
+    if parts[:1] == ["openapi"]:
+        return openapi_document(parts)
     return None
+
+
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
+def _definition_name(rtype: ResourceType) -> str:
+    return f"io.ray.{rtype.version}.{rtype.kind}"
+
+
+def openapi_document(parts: list[str]) -> JsonObj | None:
+    """``/openapi/v3`` and each group's OpenAPI v3 document, as kube-apiserver lays them out.
+
+    The dev cluster keeps no CRD schemas, so each kind's schema accepts any fields (what kube-apiserver does for
+    ``x-kubernetes-preserve-unknown-fields``); clients validate nothing more than the kind and version.
+    """
+    versions = sorted({t.api_version for t in RESOURCE_TYPES if t.group})
+    if parts == ["openapi", "v3"]:
+        listing: JsonObj = {f"apis/{v}": {"serverRelativeURL": f"/openapi/v3/apis/{v}"} for v in versions}
+        return {"paths": listing}
+    if len(parts) != 5 or parts[:3] != ["openapi", "v3", "apis"] or f"{parts[3]}/{parts[4]}" not in versions:
+        return None
+    api_version = f"{parts[3]}/{parts[4]}"
+    schemas: JsonObj = {}
+    paths: JsonObj = {}
+    for rtype in RESOURCE_TYPES:
+        if rtype.api_version != api_version:
+            continue
+        gvk = [{"group": rtype.group, "version": rtype.version, "kind": rtype.kind}]
+        schemas[_definition_name(rtype)] = {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "x-kubernetes-group-version-kind": gvk,
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"allOf": [{"$ref": f"#/components/schemas/{_OBJECT_META}"}]},
+            },
+        }
+        ref = {"$ref": f"#/components/schemas/{_definition_name(rtype)}"}
+        body: JsonObj = {"content": {"application/json": {"schema": ref}}}
+        operation: JsonObj = {"x-kubernetes-group-version-kind": gvk[0], "requestBody": body, "responses": {}}
+        paths[f"/apis/{api_version}/namespaces/{{namespace}}/{rtype.plural}"] = {"post": operation}
+    schemas[_OBJECT_META] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": GIT_VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

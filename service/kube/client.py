@@ -292,3 +292,60 @@ class KubeClient:
             raise KubeUnavailableError(
                 0, "Interrupted", f"the watch of {kind.plural} broke: {type(exc).__name__}"
             ) from None
+
+
+async def open_watch(
+    kube: KubeClient, kind: Kind, namespace: str | None, query: Mapping[str, Any]
+) -> AsyncIterator[bytes]:
+    """A watch of ``kind`` as Kubernetes streams it, one JSON event per line, passed on as it arrives.
+
+    The answer's status is checked before this returns (a refusal raises ``KubeError``); the lines then flow until
+    Kubernetes ends the watch (``timeoutSeconds``) or the caller stops reading. Runs as the caller, like any call.
+    """
+    url = kube._url(kind.path(namespace), {**query, "watch": "true"})
+    try:
+        headers = await kube._headers(None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=kube._timeout)
+        response = await kube._session().get(
+            url, headers=headers, timeout=timeout, proxy=kube._cfg.proxy or None
+        )
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise KubeUnavailableError(
+            0, "ServiceUnavailable", f"the watch of {kind.plural} failed: {type(exc).__name__}"
+        ) from None
+    if response.status != 200:
+        body = await response.read()
+        response.release()
+        raise KubeError.from_response(response.status, body)
+    return _watch_lines(response)
+
+
+async def _watch_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for line in response.content:
+            if line.strip():
+                yield line
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return
+    finally:
+        response.close()
+
+
+async def get_document(kube: KubeClient, segments: list[str]) -> Obj:
+    """A discovery or OpenAPI document of the Kubernetes API (``segments`` of its path), read as the caller."""
+    url = kube._url(segments, None)
+    try:
+        headers = await kube._headers(None)
+        timeout = aiohttp.ClientTimeout(total=kube._timeout)
+        async with kube._session().get(
+            url, headers=headers, timeout=timeout, proxy=kube._cfg.proxy or None
+        ) as r:
+            body = await r.read()
+            if r.status != 200:
+                raise KubeError.from_response(r.status, body)
+            document: Obj = msgspec.json.decode(body)
+            return document
+    except (TimeoutError, aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
+        raise KubeUnavailableError(
+            0, "ServiceUnavailable", f"discovery failed: {type(exc).__name__}"
+        ) from None

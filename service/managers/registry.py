@@ -13,6 +13,7 @@ from service.managers.clusters import ClusterManager
 from service.managers.health import HealthManager
 from service.managers.jobs import JobManager
 from service.managers.lifecycle import Lifecycle
+from service.managers.native import NativeManager
 from service.managers.read_model import ReadModel
 from service.managers.services import ServiceManager
 from service.managers.templates import ComputeTemplateManager
@@ -27,6 +28,7 @@ class Managers(msgspec.Struct):
     services: ServiceManager
     audit: AuditManager
     health: HealthManager
+    native: NativeManager
     reads: ReadModel | None = None
     deletions: DeletionRecorder | None = None
 
@@ -56,6 +58,7 @@ def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Manage
         services=services,
         audit=AuditManager(db, authorizer),
         health=HealthManager(kube, records, settings.kube_timeout, reads),
+        native=NativeManager(kube, records, lifecycle, [clusters, jobs, services]),
         reads=reads,
         deletions=deletions,
     )

@@ -1,0 +1,25 @@
+"""The Kubernetes ``Status`` form of an error, which the Kubernetes-native paths answer instead of V1's body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.errors import STATUS_REASONS
+
+KUBE_NATIVE_PREFIX = "/apis/ray.io/"
+
+
+def is_kube_native(path: str) -> bool:
+    return path.startswith((KUBE_NATIVE_PREFIX, "/openapi")) or path in ("/version", "/api", "/apis")
+
+
+def status_body(status: int, message: str, reason: str = "") -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason or STATUS_REASONS.get(status, ""),
+        "code": status,
+    }

@@ -1,0 +1,218 @@
+"""Ray objects as Kubernetes stores them (upstream's V2 routes): reads as the caller, every write through the
+change-and-record runner, so it is audited like a V1 write (same resource and action vocabulary)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from service.db.records import Change, Observed, Records
+from service.errors import STATUS_REASONS, ApiError, StatusError
+from service.kube.client import KubeClient, Obj, open_watch
+from service.kube.errors import KubeError
+from service.managers.context import Caller
+from service.managers.lifecycle import Applied, Lifecycle, Write
+from service.managers.resources import ResourceManager, change_of, parse_time
+from service.vocabulary import RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES, USER_LABEL, Action, Kind, Resource
+
+KINDS: dict[str, tuple[Kind, Resource]] = {
+    RAY_CLUSTERS.plural: (RAY_CLUSTERS, Resource.CLUSTERS),
+    RAY_JOBS.plural: (RAY_JOBS, Resource.JOBS),
+    RAY_SERVICES.plural: (RAY_SERVICES, Resource.SERVICES),
+}
+
+
+def status_error(exc: KubeError) -> ApiError:
+    """Kubernetes' own refusal, kept as Kubernetes answered it."""
+    status = exc.status or 503
+    return StatusError(status, exc.reason or STATUS_REASONS.get(status, ""), exc.message)
+
+
+def kind_of(plural: str) -> tuple[Kind, Resource]:
+    try:
+        return KINDS[plural]
+    except KeyError:
+        raise StatusError(404, "NotFound", "the server could not find the requested resource") from None
+
+
+class NativeManager:
+    """Get, list, create, replace and delete Ray objects in their Kubernetes form."""
+
+    def __init__(
+        self, kube: KubeClient, records: Records, lifecycle: Lifecycle, kinds: Sequence[ResourceManager[Any]]
+    ) -> None:
+        self.kube = kube
+        self.records = records
+        self.lifecycle = lifecycle
+        self.kinds = {manager.resource: manager for manager in kinds}
+
+    def snapshot(self, resource: Resource, obj: Obj) -> dict[str, Any] | None:
+        """The V1 form of an object, as history rows keep it (so V1 lists with includeDeleted show it)."""
+        try:
+            return self.kinds[resource].snapshot(obj)
+        except Exception:  # an object V1 cannot express: history keeps no spec for it
+            return None
+
+    async def get(self, plural: str, namespace: str, name: str) -> Obj:
+        kind, _ = kind_of(plural)
+        try:
+            return await self.kube.get(kind, namespace, name)
+        except KubeError as exc:
+            raise status_error(exc) from None
+
+    async def watch(self, plural: str, namespace: str | None, query: dict[str, str]) -> AsyncIterator[bytes]:
+        """Kubernetes' watch events (bookmarks included), streamed as they come, as the caller."""
+        kind, _ = kind_of(plural)
+        passed = {
+            key: query[key]
+            for key in (
+                "labelSelector",
+                "fieldSelector",
+                "resourceVersion",
+                "resourceVersionMatch",
+                "allowWatchBookmarks",
+                "timeoutSeconds",
+                "sendInitialEvents",
+            )
+            if query.get(key)
+        }
+        passed["timeoutSeconds"] = str(watch_seconds(query))
+        try:
+            return await open_watch(self.kube, kind, namespace, passed)
+        except KubeError as exc:
+            raise status_error(exc) from None
+
+    async def list(self, plural: str, namespace: str | None, query: dict[str, str]) -> Obj:
+        kind, _ = kind_of(plural)
+        try:
+            result = await self.kube.list(
+                kind,
+                namespace,
+                label_selector=query.get("labelSelector", ""),
+                field_selector=query.get("fieldSelector", ""),
+                limit=int(query.get("limit") or 0),
+                continue_token=query.get("continue", ""),
+                resource_version=query.get("resourceVersion", ""),
+            )
+        except ValueError:
+            raise StatusError(400, "BadRequest", "limit must be an integer") from None
+        except KubeError as exc:
+            raise status_error(exc) from None
+        return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List", **result}
+
+    def _change(
+        self, action: Action, resource: Resource, caller: Caller, ns: str, name: str, body: Any
+    ) -> Change:
+        labels = ((body or {}).get("metadata") or {}).get("labels") or {}
+        spec = self.snapshot(resource, body) if body else None
+        return change_of(action, resource, caller, ns, name, str(labels.get(USER_LABEL) or ""), spec)
+
+    async def create(self, caller: Caller, plural: str, namespace: str, body: Obj) -> Obj:
+        kind, resource = kind_of(plural)
+        body = _checked(kind, namespace, body)
+        name = str(body["metadata"].get("name") or "")
+
+        async def prepare() -> Write:
+            if not name:
+                raise StatusError(422, "Invalid", f"{kind.kind} is invalid: metadata.name: Required value")
+            return Write(
+                verb="create", kind=kind, namespace=namespace, name=name, body=body, explain=status_error
+            )
+
+        change = self._change(Action.CREATE, resource, caller, namespace, name, body)
+        return self._remembered(resource, await self.lifecycle.run(change, prepare))
+
+    async def replace(self, caller: Caller, plural: str, namespace: str, name: str, body: Obj) -> Obj:
+        kind, resource = kind_of(plural)
+        body = _checked(kind, namespace, body)
+
+        async def prepare() -> Write:
+            given = str(body["metadata"].get("name") or "")
+            if given != name:
+                raise StatusError(
+                    400,
+                    "BadRequest",
+                    f"the name of the object ({given}) does not match the name on the URL ({name})",
+                )
+            current = await self.get(plural, namespace, name)
+            metadata = body["metadata"]
+            if not metadata.get("resourceVersion"):
+                metadata["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion", "")
+            return Write(
+                verb="update",
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                body=body,
+                explain=status_error,
+                previous_resource_version=str((current.get("metadata") or {}).get("resourceVersion") or ""),
+                previous=current,
+            )
+
+        change = self._change(Action.UPDATE, resource, caller, namespace, name, body)
+        return self._remembered(resource, await self.lifecycle.run(change, prepare))
+
+    async def delete(self, caller: Caller, plural: str, namespace: str, name: str) -> Obj:
+        kind, resource = kind_of(plural)
+
+        async def prepare() -> Write:
+            obj = await self.get(plural, namespace, name)
+            metadata = obj.get("metadata") or {}
+            before = Observed(
+                uid=str(metadata.get("uid") or ""),
+                resource_version=str(metadata.get("resourceVersion") or ""),
+                created_at=parse_time(metadata.get("creationTimestamp")),
+                owner=str((metadata.get("labels") or {}).get(USER_LABEL) or ""),
+                spec=self.snapshot(resource, obj),
+                status=obj.get("status"),
+            )
+            return Write(
+                verb="delete",
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                body=obj,
+                uid=before.uid,
+                before=before,
+                explain=status_error,
+            )
+
+        change = self._change(Action.DELETE, resource, caller, namespace, name, None)
+        return self._remembered(resource, await self.lifecycle.run(change, prepare), deleted=True)
+
+    def _remembered(self, resource: Resource, applied: Applied, deleted: bool = False) -> Obj:
+        """The V1 reads of this replica see the change at once, as they see V1 writes."""
+        self.kinds[resource].remember(applied, deleted=deleted)
+        return applied.obj
+
+
+def _checked(kind: Kind, namespace: str, body: Any) -> Obj:
+    if not isinstance(body, dict):
+        raise StatusError(400, "BadRequest", "the request body must be a JSON object")
+    if (
+        body.get("kind", kind.kind) != kind.kind
+        or body.get("apiVersion", kind.api_version) != kind.api_version
+    ):
+        raise StatusError(400, "BadRequest", f"the body must be a {kind.api_version} {kind.kind}")
+    metadata = dict(body.get("metadata") or {})
+    if metadata.get("namespace", namespace) != namespace:
+        raise StatusError(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+    metadata["namespace"] = namespace
+    return {**body, "apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata}
+
+
+WATCH_DEFAULT_SECONDS = 1800
+WATCH_MAX_SECONDS = 3600
+
+
+def watch_seconds(query: dict[str, str]) -> int:
+    """How long a watch lives: its ``timeoutSeconds`` (default 30 min, at most an hour), as Kubernetes bounds it."""
+    try:
+        asked = int(query.get("timeoutSeconds") or WATCH_DEFAULT_SECONDS)
+    except ValueError:
+        raise StatusError(400, "BadRequest", "timeoutSeconds must be an integer") from None
+    return max(1, min(asked, WATCH_MAX_SECONDS))
