@@ -90,7 +90,7 @@ async def test_reads_follow_own_writes_under_concurrent_writers(
     assert len(history) == 24 and all("deletedAt" in c for c in history)
 
 
-async def test_another_replica_sees_a_write_within_a_second(
+async def test_another_replica_sees_a_write_within_two_seconds(
     api: httpx.AsyncClient, replica: processes.Service, namespace: str
 ) -> None:
     """The bound the README states: a replica's informer brings another's write within moments."""
@@ -107,7 +107,7 @@ async def test_another_replica_sees_a_write_within_a_second(
 
         item = await eventually(visible, seconds=5)
         lag = time.monotonic() - started
-        assert lag < 1.0, f"the other replica saw the write after {lag:.2f}s"
+        assert lag < 2.0, f"the other replica saw the write after {lag:.2f}s"
         # With the record made by the first replica (looked up once), not the object's own metadata.
         assert (item["createdAt"], item["user"]) == (created["createdAt"], "ann")
         assert (
