@@ -74,7 +74,8 @@ async def test_create_get_list_delete(
 
     async def running() -> Any:
         got = (await api.get(f"{prefix}/namespaces/{namespace}/jobs/test-job")).json()
-        assert (got.get("jobStatus"), got["jobDeploymentStatus"], got["jobId"], got["rayClusterName"]) == (
+        fields = ("jobStatus", "jobDeploymentStatus", "jobId", "rayClusterName")
+        assert tuple(got.get(field) for field in fields) == (
             "RUNNING",
             "Running",
             "raysubmit_1",

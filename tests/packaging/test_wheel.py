@@ -60,7 +60,11 @@ def test_wheel_installs_and_serves(tmp_path: Path) -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             processes.wait_ready(url, process, log_path)
-            assert httpx.get(f"{url}/readyz").json()["checks"] == {"database": "ok", "kubernetes": "ok"}
+            assert httpx.get(f"{url}/readyz").json()["checks"] == {
+                "database": "ok",
+                "kubernetes": "ok",
+                "informers": "ok",
+            }
             assert httpx.get(f"{url}/schema/static/swagger-ui-bundle.js").status_code == 200
             assert httpx.get(f"{url}/apis/v1/compute_templates").json() == {"computeTemplates": []}
         finally:
