@@ -175,8 +175,10 @@ async def _measure(
     lists = 5 if size <= 1000 else 3
     results: dict[str, tuple[float, float]] = {}
     # The same HTTP client library as kubernetes-asyncio's, so the ratio compares servers, not clients.
+    # Idle connections are dropped before the server's keep-alive timeout (5 s), so none is reused as it closes.
+    connector = aiohttp.TCPConnector(keepalive_timeout=2)
     async with aiohttp.ClientSession(
-        service.url, timeout=aiohttp.ClientTimeout(total=300), trust_env=False
+        service.url, timeout=aiohttp.ClientTimeout(total=300), trust_env=False, connector=connector
     ) as api:
         await _wait_listed(service.url, size)
         base = f"/apis/v1/namespaces/{NAMESPACE}/clusters"
