@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from service.db.records import Change, Observed, Records
+from service.db.records import Change, Records
 from service.errors import STATUS_REASONS, ApiError, StatusError
 from service.kube.client import KubeClient, Obj, open_watch
 from service.kube.errors import KubeError
 from service.managers.context import Caller
 from service.managers.lifecycle import Applied, Lifecycle, Write
-from service.managers.resources import ResourceManager, change_of, parse_time
+from service.managers.resources import ResourceManager, change_of, observed_before
 from service.vocabulary import RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES, USER_LABEL, Action, Kind, Resource
 
 KINDS: dict[str, tuple[Kind, Resource]] = {
@@ -157,15 +157,7 @@ class NativeManager:
 
         async def prepare() -> Write:
             obj = await self.get(plural, namespace, name)
-            metadata = obj.get("metadata") or {}
-            before = Observed(
-                uid=str(metadata.get("uid") or ""),
-                resource_version=str(metadata.get("resourceVersion") or ""),
-                created_at=parse_time(metadata.get("creationTimestamp")),
-                owner=str((metadata.get("labels") or {}).get(USER_LABEL) or ""),
-                spec=self.snapshot(resource, obj),
-                status=obj.get("status"),
-            )
+            before = observed_before(obj, self.snapshot(resource, obj))
             return Write(
                 verb="delete",
                 kind=kind,

@@ -224,15 +224,7 @@ class ResourceManager(Generic[T]):
         async def prepare() -> Write:
             self.check_path(namespace, name)
             obj = await self.fetch(namespace, name, self.texts.delete_wrap)
-            metadata = obj.get("metadata") or {}
-            before = Observed(
-                uid=str(metadata.get("uid") or ""),
-                resource_version=str(metadata.get("resourceVersion") or ""),
-                created_at=parse_time(metadata.get("creationTimestamp")),
-                owner=str((metadata.get("labels") or {}).get(USER_LABEL) or ""),
-                spec=self.snapshot(obj),
-                status=obj.get("status"),
-            )
+            before = observed_before(obj, self.snapshot(obj))
             return Write(
                 verb="delete",
                 kind=self.kind,
@@ -457,6 +449,19 @@ def snapshot_of(item: ApiStruct) -> dict[str, Any]:
     """The JSON form of a request, stored as the spec snapshot of a record."""
     data: dict[str, Any] = to_builtins(item)
     return data
+
+
+def observed_before(obj: Obj, spec: dict[str, Any] | None) -> Observed:
+    """An object as a delete found it, for its history (objects made outside the API keep it)."""
+    metadata = obj.get("metadata") or {}
+    return Observed(
+        uid=str(metadata.get("uid") or ""),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+        created_at=parse_time(metadata.get("creationTimestamp")),
+        owner=str((metadata.get("labels") or {}).get(USER_LABEL) or ""),
+        spec=spec,
+        status=obj.get("status"),
+    )
 
 
 def parse_time(value: Any) -> dt.datetime | None:
