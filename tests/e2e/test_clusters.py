@@ -336,10 +336,14 @@ async def test_cluster_created_outside_the_api(
         },
     }
     cr = await custom(kube).create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", body)
-    listed = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"]
-    assert [(c["name"], c["user"], c["createdAt"]) for c in listed] == [
-        ("from-kubectl", "bob", cr["metadata"]["creationTimestamp"])
-    ]
+
+    async def listed() -> None:
+        items = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"]
+        assert [(c["name"], c["user"], c["createdAt"]) for c in items] == [
+            ("from-kubectl", "bob", cr["metadata"]["creationTimestamp"])
+        ]
+
+    await eventually(listed)
     assert (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/from-kubectl")).status_code == 200
     assert (await api.delete(f"/apis/v1/namespaces/{namespace}/clusters/from-kubectl")).status_code == 200
     assert (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json() == {"clusters": []}
@@ -507,8 +511,13 @@ async def test_clusters_owned_by_jobs_and_services_are_not_listed(
         )
     plain = owned("standalone", "Deployment")
     await custom(kube).create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", plain)
-    listed = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"]
-    assert [c["name"] for c in listed] == ["standalone"]
+
+    async def only_standalone() -> None:
+        items = (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"]
+        assert [c["name"] for c in items] == ["standalone"]
+        assert (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/of-a-job")).status_code == 200
+
+    await eventually(only_standalone)
     everywhere = (await api.get("/apis/v1/clusters")).json()["clusters"]
     assert {c["name"] for c in everywhere if c["namespace"] == namespace} == {"standalone"}
     # Still readable by name: it exists, it is only not the cluster list's to show.
@@ -541,10 +550,14 @@ async def test_groups_always_carry_their_start_parameters(
         },
     }
     await custom(kube).create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", body)
-    for answer in (
-        (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/bare")).json(),
-        (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"][0],
-    ):
-        spec = answer["clusterSpec"]
-        assert spec["headGroupSpec"]["rayStartParams"] == {}
-        assert [w["rayStartParams"] for w in spec["workerGroupSpec"]] == [{}]
+
+    async def both_answers() -> None:
+        for answer in (
+            (await api.get(f"/apis/v1/namespaces/{namespace}/clusters/bare")).json(),
+            (await api.get(f"/apis/v1/namespaces/{namespace}/clusters")).json()["clusters"][0],
+        ):
+            spec = answer["clusterSpec"]
+            assert spec["headGroupSpec"]["rayStartParams"] == {}
+            assert [w["rayStartParams"] for w in spec["workerGroupSpec"]] == [{}]
+
+    await eventually(both_answers)
