@@ -16,6 +16,9 @@ def create_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         # A local file never drops a connection, so no ping on checkout (each would cost a thread hop).
         kwargs["connect_args"] = {"timeout": timeout}
+        # Every use ends its transaction (commit, or rollback on error or close), so the pool's rollback on
+        # return would only cost one more hop to the driver's thread per transaction.
+        kwargs["pool_reset_on_return"] = None
         engine = create_async_engine(url, **kwargs)
         busy_ms = int(timeout * 1000)
 

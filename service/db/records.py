@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import load_only
 
 from service.db.models import AuditEventRow, HeartbeatRow, ResourceRow
@@ -25,6 +25,9 @@ from service.vocabulary import Action, Outcome, Resource
 NAME_COLUMN = 253
 SHORT_COLUMN = 64
 OUTSIDE_MESSAGE = "deleted outside the API (noticed by the service)"
+
+AUDIT: Table = AuditEventRow.__table__  # type: ignore[assignment]
+HISTORY: Table = ResourceRow.__table__  # type: ignore[assignment]
 
 
 def utcnow() -> dt.datetime:
@@ -97,13 +100,14 @@ class Records:
         self, change: Change, *, uid: str = "", previous_resource_version: str = "", previous: Any = None
     ) -> int:
         """Write the PENDING row of a change about to be sent to Kubernetes; returns its id (the intent id)."""
-        row = _row(change, Outcome.PENDING, uid=uid)
-        row.previous_resource_version = fit(previous_resource_version, SHORT_COLUMN)
-        row.previous = previous
-        async with self.db.transaction("announce", write=True) as session:
-            session.add(row)
-            await session.flush()
-            return int(row.id)
+        values = _values(change, Outcome.PENDING, uid=uid)
+        values["previous_resource_version"] = fit(previous_resource_version, SHORT_COLUMN)
+        values["previous"] = previous
+        # Every API change passes here and through ``succeed``: Core statements, as the ORM's unit of work costs
+        # more than the statements themselves.
+        async with self.db.statements("announce", write=True) as connection:
+            inserted = await connection.execute(insert(AUDIT).values(_present(values)).returning(AUDIT.c.id))
+            return int(inserted.scalar_one())
 
     async def fail(self, intent_id: int, code: int, message: str) -> None:
         """Settle a PENDING change as failed (Kubernetes refused it, or it was interrupted)."""
@@ -119,14 +123,24 @@ class Records:
 
         Returns the history row (None when the change was already settled, say by the reconciler).
         """
-        async with self.db.transaction("settle_success", write=True) as session:
-            intent = await session.get(AuditEventRow, intent_id, with_for_update=True)
-            if intent is None or intent.outcome != Outcome.PENDING:
+        settled: dict[str, Any] = {
+            "outcome": Outcome.SUCCESS,
+            "resource_version": fit(observed.resource_version, SHORT_COLUMN),
+        }
+        if observed.uid:
+            settled["uid"] = fit(observed.uid, SHORT_COLUMN)
+        # Only a PENDING row is settled: of two settlers (the request, the reconciler) exactly one gets it.
+        settle = (
+            update(AUDIT)
+            .where(AUDIT.c.id == intent_id, AUDIT.c.outcome == Outcome.PENDING)
+            .values(settled)
+            .returning(*(AUDIT.c[column] for column in INTENT_COLUMNS))
+        )
+        async with self.db.statements("settle_success", write=True) as connection:
+            intent = (await connection.execute(settle)).first()
+            if intent is None:
                 return None
-            intent.outcome = Outcome.SUCCESS
-            intent.uid = fit(observed.uid or intent.uid, SHORT_COLUMN)
-            intent.resource_version = fit(observed.resource_version, SHORT_COLUMN)
-            return await _apply_to_history(session, intent, observed)
+            return await _apply_to_history(connection, _Intent(*intent), observed)
 
     async def pending(self, older_than: dt.datetime) -> Sequence[AuditEventRow]:
         """Changes announced before ``older_than`` and never settled (their request died or timed out)."""
@@ -242,51 +256,105 @@ class Records:
         return int(getattr(events, "rowcount", 0) or 0) + int(getattr(history, "rowcount", 0) or 0)
 
 
-async def _apply_to_history(session: AsyncSession, intent: AuditEventRow, observed: Observed) -> ResourceRow:
-    resource, namespace, name = Resource(intent.resource), intent.namespace, intent.name
+class _Intent(NamedTuple):
+    """What settling needs of an announced change."""
+
+    action: str
+    resource: str
+    namespace: str
+    name: str
+    user: str
+    time: dt.datetime
+    spec: dict[str, Any] | None
+    uid: str
+
+
+INTENT_COLUMNS = _Intent._fields
+
+
+async def _apply_to_history(connection: AsyncConnection, intent: _Intent, observed: Observed) -> ResourceRow:
     now = utcnow()
-    row = await _live_row(session, resource, namespace, name, lock=True)
+    same = (
+        HISTORY.c.resource == intent.resource,
+        HISTORY.c.namespace == intent.namespace,
+        HISTORY.c.name == intent.name,
+        HISTORY.c.deleted_at.is_(None),
+    )
+    uid = observed.uid or intent.uid
     if intent.action == Action.CREATE:
-        if row is not None:  # a stale live row: its object was deleted outside the API unnoticed
-            row.deleted_at = now
-        row = _history_row(
-            intent, observed, created_at=as_utc(intent.time), user=intent.user, spec=intent.spec
+        # A live row still there belonged to an object deleted outside the API unnoticed: its history ends now.
+        await connection.execute(update(HISTORY).where(*same).values(deleted_at=now))
+        return await _insert_history(
+            connection, intent, uid, created_at=as_utc(intent.time), user=intent.user, spec=intent.spec
         )
-        session.add(row)
-        return row
-    if row is None:  # the object was made outside the API: its history starts now
-        row = _history_row(
-            intent, observed, created_at=observed.created_at or now, user=observed.owner, spec=observed.spec
+    # Writers that close or change a row serialise on it (PostgreSQL); a second closer then sees it closed.
+    query = select(HISTORY).where(*same).order_by(HISTORY.c.id.desc()).limit(1).with_for_update()
+    live = (await connection.execute(query)).first()
+    if live is None:  # the object was made outside the API: its history starts now
+        row = await _insert_history(
+            connection,
+            intent,
+            uid,
+            created_at=observed.created_at or now,
+            user=observed.owner,
+            spec=observed.spec,
         )
-        session.add(row)
-    if intent.action == Action.UPDATE:
-        row.spec = intent.spec
-        row.updated_at = now
-        row.uid = fit(observed.uid or row.uid, SHORT_COLUMN)
     else:
-        row.deleted_at = now
-        row.status = observed.status or row.status
-        row.spec = row.spec or observed.spec
+        row = ResourceRow(**live._asdict())
+    changes: dict[str, Any]
+    if intent.action == Action.UPDATE:
+        changes = {"spec": intent.spec, "updated_at": now, "uid": fit(observed.uid or row.uid, SHORT_COLUMN)}
+    else:
+        changes = {
+            "deleted_at": now,
+            "status": observed.status or row.status,
+            "spec": row.spec or observed.spec,
+        }
+    await connection.execute(update(HISTORY).where(HISTORY.c.id == row.id).values(changes))
+    for column, value in changes.items():
+        setattr(row, column, value)
     return row
 
 
-def _history_row(
-    intent: AuditEventRow,
-    observed: Observed,
+async def _insert_history(
+    connection: AsyncConnection,
+    intent: _Intent,
+    uid: str,
     *,
     created_at: dt.datetime,
     user: str,
     spec: dict[str, Any] | None,
 ) -> ResourceRow:
-    return ResourceRow(
+    """A new history row; returned detached, as the record of what was written."""
+    row = ResourceRow(
         resource=intent.resource,
         namespace=intent.namespace,
         name=intent.name,
-        uid=fit(observed.uid, SHORT_COLUMN),
+        uid=fit(uid, SHORT_COLUMN),
         user=fit(user),
         created_at=created_at,
+        updated_at=None,
+        deleted_at=None,
         spec=spec,
+        status=None,
     )
+    values = {column: getattr(row, column) for column in HISTORY_COLUMNS}
+    inserted = await connection.execute(insert(HISTORY).values(_present(values)).returning(HISTORY.c.id))
+    row.id = int(inserted.scalar_one())
+    return row
+
+
+HISTORY_COLUMNS = (
+    "resource",
+    "namespace",
+    "name",
+    "uid",
+    "user",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "spec",
+)
 
 
 async def _live_row(
@@ -312,24 +380,36 @@ async def _live_row(
 def _row(
     change: Change, outcome: Outcome, *, code: int = 0, message: str = "", uid: str = ""
 ) -> AuditEventRow:
-    return AuditEventRow(
-        time=utcnow(),
-        user=fit(change.user),
-        action=change.action,
-        resource=change.resource,
-        namespace=fit(change.namespace),
-        name=fit(change.name),
-        spec=change.spec,
-        outcome=outcome,
-        code=code,
-        message=fit(message, 4000),
-        request_id=fit(change.request_id, SHORT_COLUMN),
-        groups=list(change.groups) or None,
-        auth_method=fit(change.auth_method, 16),
-        source_ip=fit(change.source_ip, SHORT_COLUMN),
-        user_agent=fit(change.user_agent),
-        requested_user=fit(change.requested_user),
-        uid=fit(uid, SHORT_COLUMN),
-        resource_version="",
-        previous_resource_version="",
-    )
+    return AuditEventRow(**_values(change, outcome, code=code, message=message, uid=uid))
+
+
+def _values(
+    change: Change, outcome: Outcome, *, code: int = 0, message: str = "", uid: str = ""
+) -> dict[str, Any]:
+    """The columns of an audit row for ``change``."""
+    return {
+        "time": utcnow(),
+        "user": fit(change.user),
+        "action": change.action,
+        "resource": change.resource,
+        "namespace": fit(change.namespace),
+        "name": fit(change.name),
+        "spec": change.spec,
+        "outcome": outcome,
+        "code": code,
+        "message": fit(message, 4000),
+        "request_id": fit(change.request_id, SHORT_COLUMN),
+        "groups": list(change.groups) or None,
+        "auth_method": fit(change.auth_method, 16),
+        "source_ip": fit(change.source_ip, SHORT_COLUMN),
+        "user_agent": fit(change.user_agent),
+        "requested_user": fit(change.requested_user),
+        "uid": fit(uid, SHORT_COLUMN),
+        "resource_version": "",
+        "previous_resource_version": "",
+    }
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without its Nones: a Core insert would store JSON ``null`` where the ORM leaves SQL NULL."""
+    return {column: value for column, value in values.items() if value is not None}
