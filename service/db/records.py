@@ -20,7 +20,7 @@ from sqlalchemy.orm import load_only
 
 from service.db.models import AuditEventRow, HeartbeatRow, ResourceRow
 from service.db.session import Database
-from service.vocabulary import Action, Outcome, Resource
+from service.vocabulary import KIND_OF, Action, Outcome, Resource
 
 NAME_COLUMN = 253
 SHORT_COLUMN = 64
@@ -126,6 +126,8 @@ class Records:
             intent.outcome = Outcome.SUCCESS
             intent.uid = fit(observed.uid or intent.uid, SHORT_COLUMN)
             intent.resource_version = fit(observed.resource_version, SHORT_COLUMN)
+            if Resource(intent.resource) not in KIND_OF:  # job submissions: audited, no history
+                return None
             return await _apply_to_history(session, intent, observed)
 
     async def pending(self, older_than: dt.datetime) -> Sequence[AuditEventRow]:
