@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from litestar import Request, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -22,7 +22,6 @@ from service.api.wire import WireDTO
 from service.managers.context import Caller
 from service.managers.job_submissions import JobSubmissionManager
 from service.schemas.job_submission import (
-    GetJobLogReply,
     JobSubmissionInfo,
     ListJobSubmissionInfo,
     RayJobSubmission,
@@ -94,10 +93,11 @@ async def get_job_log(
     clustername: RayName,
     submissionid: SubmissionId,
     follow: Follow = None,
-) -> GetJobLogReply | ServerSentEvent:
+) -> Response[Any]:
     """A submitted job's log from the start; with ``follow=true``, streamed until the job ends."""
+    # Annotated as a Response (not a union with the stream), so each answer keeps its own media type.
     if not bool_param(request, "follow", "follow"):
-        return await job_submissions.log(namespace, clustername, submissionid)
+        return Response(await job_submissions.log(namespace, clustername, submissionid))
     items = await job_submissions.follow(namespace, clustername, submissionid)
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:

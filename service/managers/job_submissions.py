@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import secrets
 import string
 import time
@@ -111,10 +112,9 @@ class JobSubmissionManager:
 
             async def send(_intent: int) -> Obj:
                 answer = await self.dashboards.call(target, "POST", "/api/jobs/", body)
-                if answer.status == 400 and "already" in answer.text.lower():
+                if not 200 <= answer.status < 300 and "already exists" in answer.text:
                     raise AlreadyExistsError(
-                        f"submission ID '{submission_id}' already used, Please use a different submission_id: "
-                        f"{answer.text}"
+                        f"submission ID '{submission_id}' already used, Please use a different submission_id"
                     )
                 if not 200 <= answer.status < 300:
                     raise dashboard_error(target, answer, f"SubmitJob fail: {answer.status}")
@@ -169,10 +169,10 @@ class JobSubmissionManager:
                 answer = await self.dashboards.call(target, "DELETE", path)
                 if answer.status == 404:
                     raise job_not_found(submission_id)
-                if answer.status == 400:
+                if answer.status == 400 or "non-terminal state" in answer.text:
                     raise FailedPreconditionError(
                         f"job {submission_id} cannot be deleted yet (stop it first, or wait until it ends): "
-                        f"{answer.text}"
+                        f"{reason_of(answer.text)}"
                     )
                 if not 200 <= answer.status < 300:
                     raise dashboard_error(target, answer, "failed to delete job")
@@ -286,7 +286,7 @@ def job_not_found(submission_id: str) -> NotFoundError:
 def dashboard_error(target: Target, answer: Answer, what: str) -> ApiError:
     """A dashboard's refusal in the error vocabulary (upstream answers 500 code 2 to all of them)."""
     detail = f"{what}: the Ray dashboard of cluster {target.namespace}/{target.cluster} answered HTTP {answer.status}"
-    text = answer.text[:2000]
+    text = reason_of(answer.text)
     if text:
         detail += f": {text}"
     if answer.status in (401, 403):
@@ -296,6 +296,13 @@ def dashboard_error(target: Target, answer: Answer, what: str) -> ApiError:
     if answer.status >= 500:
         return UnavailableError(detail)
     return InvalidInputError(detail)
+
+
+def reason_of(text: str) -> str:
+    """The gist of a dashboard's error text: the last ``SomeError: ...`` line of a Python traceback, if any."""
+    lines = [line.strip() for line in text.splitlines()]
+    errors = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
+    return (errors[-1] if errors else text.strip())[:1000]
 
 
 def _kube_explained(exc: KubeError) -> ApiError:

@@ -172,7 +172,13 @@ async def make_cluster(
     await custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", body)
     if state:
         await custom.patch_namespaced_custom_object_status(
-            "ray.io", "v1", namespace, "rayclusters", name, {"status": {"state": state}}
+            "ray.io",
+            "v1",
+            namespace,
+            "rayclusters",
+            name,
+            {"status": {"state": state}},
+            _content_type="application/merge-patch+json",
         )
 
 
