@@ -8,6 +8,7 @@ head, a head with Ray token authentication, and a socket that accepts connection
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import secrets
@@ -448,3 +449,60 @@ async def test_grpc_submit_details_log_list_stop_delete(
             assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         proxy.stop()
+
+
+async def test_an_interrupted_submit_is_settled_as_outcome_unknown(
+    dev_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The service dies while the dashboard has not answered: the event stays PENDING, and the reconciler of the
+    next start settles it as a failure that says the job may have been submitted."""
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(dev_kubeconfig), client_configuration=cfg)
+    namespace = f"js-{uuid.uuid4().hex[:10]}"
+    async with client.ApiClient(configuration=cfg) as kube:
+        await client.CoreV1Api(kube).create_namespace({"metadata": {"name": namespace}})
+        await make_cluster(kube, namespace, "silent-x")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'interrupted.db'}"
+    with silent_socket() as silent:
+        env = {
+            "KUBERAY_APISERVER_DASHBOARD_URLS": f"*/*=http://127.0.0.1:{silent}",
+            "KUBERAY_APISERVER_DASHBOARD_TIMEOUT": "30",
+            "KUBERAY_APISERVER_REQUEST_TIMEOUT": "40",
+        }
+        running = processes.start_service(tmp_path, url, dev_kubeconfig, False, env=env)
+        try:
+            async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+                pending = asyncio.create_task(
+                    http.post(
+                        root(namespace, "silent-x"), json={"entrypoint": "true", "submissionId": "lost"}
+                    )
+                )
+
+                async def announced() -> None:
+                    events = (await http.get(f"/apis/v1/namespaces/{namespace}/audit")).json()["events"]
+                    assert [(e["name"], e["outcome"]) for e in events] == [("silent-x/lost", "PENDING")]
+
+                await eventually(announced, 20)
+                running.process.kill()  # no time to settle anything
+                running.process.wait()
+                with contextlib.suppress(httpx.HTTPError):
+                    await pending
+        finally:
+            processes.stop(running.process)
+    # Rows older than request + Kubernetes timeouts are judged: 2 s here.
+    quick = {
+        "KUBERAY_APISERVER_REQUEST_TIMEOUT": "1",
+        "KUBERAY_APISERVER_KUBE_TIMEOUT": "1",
+        "KUBERAY_APISERVER_RECONCILE_INTERVAL": "1",
+    }
+    with processes.service(tmp_path, url, dev_kubeconfig, False, env=quick) as again:
+        async with httpx.AsyncClient(base_url=again.url, timeout=30) as http:
+
+            async def settled() -> dict[str, Any]:
+                (event,) = (await http.get(f"/apis/v1/namespaces/{namespace}/audit")).json()["events"]
+                assert event["outcome"] == "FAILURE"
+                return event
+
+            event = await eventually(settled, 20)
+            assert event["code"] == 2 and event["message"].startswith("outcome unknown")
+            assert event["action"] == "CREATE" and event["resource"] == "jobSubmissions"
