@@ -119,6 +119,30 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         raise ValueError(f"invalid setting: {exc}") from None
 
 
+def parse_dashboard_urls(raw: str) -> list[tuple[str, str, str]]:
+    """``NAMESPACE/CLUSTER=URL`` entries, comma-separated; a ``ValueError`` names a malformed one."""
+    entries = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, url = item.partition("=")
+        namespace, slash, cluster = key.strip().partition("/")
+        url = url.strip()
+        if (
+            not sep
+            or not slash
+            or not namespace
+            or not cluster
+            or not url.startswith(("http://", "https://"))
+        ):
+            raise ValueError(
+                f"invalid dashboard URL entry {item!r}: expected NAMESPACE/CLUSTER=http(s)://HOST:PORT "
+                "(NAMESPACE or CLUSTER may be *)"
+            )
+        entries.append((namespace, cluster, url.rstrip("/")))
+    return entries
+
+
 def for_serving(settings: Settings) -> Settings:
     """Settings to serve with: the authentication mode decided, or a ``ValueError`` saying what is missing."""
     mode = settings.auth or ("none" if settings.dev_cluster else "")
@@ -136,6 +160,7 @@ def for_serving(settings: Settings) -> Settings:
         raise ValueError("--auth oidc needs --oidc-issuer and --oidc-audience")
     if mode == "proxy" and not settings.proxy_trusted_cidrs:
         raise ValueError("--auth proxy needs --proxy-trusted-cidrs: the addresses the proxy connects from")
+    parse_dashboard_urls(settings.dashboard_urls)  # a malformed entry stops the start, naming it
     if mode == "proxy":
         import ipaddress
 

@@ -34,6 +34,7 @@ from service.errors import FailedPreconditionError, UnavailableError
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError, KubeNotFoundError
 from service.managers.kube_errors import api_error
+from service.settings import parse_dashboard_urls as parse_overrides
 from service.vocabulary import SECRETS
 
 DASHBOARD_PORT = 8265
@@ -94,30 +95,6 @@ class Answer(msgspec.Struct, frozen=True):
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace").strip()
-
-
-def parse_overrides(raw: str) -> list[tuple[str, str, str]]:
-    """``NAMESPACE/CLUSTER=URL`` entries, comma-separated; a ``ValueError`` names a malformed one."""
-    entries = []
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        key, sep, url = item.partition("=")
-        namespace, slash, cluster = key.strip().partition("/")
-        url = url.strip()
-        if (
-            not sep
-            or not slash
-            or not namespace
-            or not cluster
-            or not url.startswith(("http://", "https://"))
-        ):
-            raise ValueError(
-                f"invalid dashboard URL entry {item!r}: expected NAMESPACE/CLUSTER=http(s)://HOST:PORT "
-                "(NAMESPACE or CLUSTER may be *)"
-            )
-        entries.append((namespace, cluster, url.rstrip("/")))
-    return entries
 
 
 def head_service_name(cluster: Obj) -> str:
