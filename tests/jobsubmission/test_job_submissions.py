@@ -38,6 +38,7 @@ PROXY_ADDRESS = "127.0.0.2"
 USER = "ada"
 # The service's dashboard timeout in these tests (a first submit on a busy machine takes seconds).
 TIMEOUT = 6.0
+FOLLOW_SECONDS = 12  # the longest a followed log streams in these tests
 PREFIXES = ["/apis/v1", "/apis/v1alpha2"]
 # Prints five numbered greetings over about two seconds (the greeting comes from the runtime env).
 COUNTING = "python -c \"import os, time\nfor i in range(5):\n    print(os.environ['GREETING'], i, flush=True); time.sleep(0.5)\""
@@ -114,6 +115,7 @@ def served(
             ),
             "KUBERAY_APISERVER_DASHBOARD_TIMEOUT": str(TIMEOUT),
             "KUBERAY_APISERVER_LOG_POLL_SECONDS": "0.2",
+            "KUBERAY_APISERVER_LOG_FOLLOW_SECONDS": str(FOLLOW_SECONDS),
         }
         url = f"sqlite+aiosqlite:///{workdir / 'jobs.db'}"
         with processes.service(workdir, url, kubeconfig, env=env) as running:
@@ -266,6 +268,11 @@ async def test_stop_and_delete(api: httpx.AsyncClient, kube: client.ApiClient, n
         assert response.json()["status"] == "RUNNING", response.text
 
     await eventually(running, 60)
+    # Following a job that does not end stops at the server's bound, saying so.
+    started = time.monotonic()
+    _, end, _ = await follow(api, f"{base}/log/{job}")
+    assert end.startswith(f"TIMEOUT after {FOLLOW_SECONDS}s (the job is RUNNING"), end
+    assert FOLLOW_SECONDS - 1 < time.monotonic() - started < FOLLOW_SECONDS + 10
     busy = await api.delete(f"{base}/{job}")
     assert busy.status_code == 400 and busy.json()["code"] == 9, busy.text
     stopped = await api.post(f"{base}/{job}")
