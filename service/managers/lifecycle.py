@@ -100,8 +100,9 @@ class Lifecycle:
             ) from None
         try:
             obj = await self._send(write, intent_id)
-        except ApiError as exc:  # only a ``send`` callable raises these
-            await self._settle_failure(intent_id, exc)
+        except ApiError as exc:
+            if write.send is not None:  # refused where it was sent: settled as that failure
+                await self._settle_failure(intent_id, exc)
             raise
         except KubeError as exc:
             error = write.explain(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,3 +117,4 @@ def ray_head(token: str = "") -> Iterator[RayHead]:
     finally:
         log.close()
         _stop_session(session)
+        shutil.rmtree(temp, ignore_errors=True)
