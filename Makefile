@@ -47,11 +47,12 @@ test-kube: $(STAMP) kube-apiserver ## Tests against a real kube-apiserver + etcd
 test-operator: $(STAMP) control-plane ## The operator tier only: the service while the KubeRay operator reconciles
 	$(PY) -m pytest tests/operator $(PYTEST_ARGS)
 
-bench: $(STAMP) ## Time the HTTP API, reads against a raw Kubernetes client, and audit queries over 1,000,000 rows (~15 min)
+bench: $(STAMP) ## Time the HTTP API, reads against a raw Kubernetes client, job logs from a real Ray head, and audit queries over 1,000,000 rows (~15 min)
 	$(PY) -m bench.api_bench
 	$(PY) -m bench.api_bench --postgres
 	$(PY) -m bench.auth_bench
 	$(PY) -m bench.read_bench
+	$(PY) -m bench.jobs_bench
 	$(PY) -m bench.audit_bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff, strict mypy and the layer map (import-linter)

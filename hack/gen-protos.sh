@@ -24,7 +24,7 @@ cd "$repo/service/rpc/protos"
 # google/protobuf/*.proto come from grpc_tools' bundled include directory, which grpc_tools.protoc adds.
 "$python" -m grpc_tools.protoc -I . \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
-  cluster.proto config.proto job.proto serve.proto
+  cluster.proto config.proto job.proto job_submission.proto serve.proto
 
 for file in "$out"/*_pb2.py "$out"/*_pb2.pyi "$out"/*_pb2_grpc.py; do
   sed -i -E "s/^import ([A-Za-z0-9_]+_pb2) as /from $package import \1 as /" "$file"

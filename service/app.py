@@ -17,7 +17,17 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from service import __version__
-from service.api import audit, clusters, compute_templates, docs, empty_names, health, jobs, services
+from service.api import (
+    audit,
+    clusters,
+    compute_templates,
+    docs,
+    empty_names,
+    health,
+    job_submissions,
+    jobs,
+    services,
+)
 from service.api.authentication import AuthenticationMiddleware
 from service.api.deps import DEPENDENCIES
 from service.api.edge import EdgeMiddleware, add_request_id
@@ -71,6 +81,7 @@ def _lifespan(settings: Settings) -> Any:
             db = Database(engine, settings.db_timeout)
             records = Records(db)
             managers = build_managers(kube, db, settings)
+            stack.push_async_callback(managers.job_submissions.dashboards.close)
             authenticator = build_authenticator(settings, kube)
             stack.push_async_callback(authenticator.close)
             app.state.settings = settings
@@ -113,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *clusters.ROUTES,
             *jobs.ROUTES,
             *services.ROUTES,
+            *job_submissions.ROUTES,
             *empty_names.ROUTES,
             *audit.ROUTES,
             *health.ROUTES,
@@ -122,7 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies=DEPENDENCIES,
         middleware=[
-            EdgeMiddleware(settings.request_timeout, origins),
+            EdgeMiddleware(settings.request_timeout, origins, follow_seconds=settings.log_follow_seconds),
             AuthenticationMiddleware(settings.metrics_public),
         ],
         before_send=[add_request_id],

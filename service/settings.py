@@ -89,6 +89,18 @@ class Settings(msgspec.Struct, kw_only=True):
     """Seconds a client may take to send a request's headers before the connection is closed."""
     max_body_bytes: int = 10 * 1024 * 1024
     """Largest request body accepted (413 above it)."""
+    # -- job submission (the Ray dashboard of a running cluster) ------------------------------------------------
+    dashboard_urls: str = ""
+    """Where a cluster's Ray dashboard answers, overriding the default: comma-separated ``NAMESPACE/CLUSTER=URL``
+    entries; ``*`` matches any namespace or cluster, the first match wins, and the URL may contain ``{namespace}``
+    and ``{cluster}`` (e.g. ``*/*=http://{cluster}-head-svc.{namespace}:8265``). Without a match: the head
+    service's cluster DNS name when the service runs in a pod, else the Kubernetes API's service proxy."""
+    dashboard_timeout: float = 5.0
+    """Seconds allowed for one call to a Ray dashboard before the request fails with 503 (code 14)."""
+    log_follow_seconds: float = 600.0
+    """Longest a followed job log (``?follow=true``) streams before the server ends it (the client may reconnect)."""
+    log_poll_seconds: float = 0.5
+    """How often a followed job log asks the dashboard for new lines."""
 
 
 def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -105,6 +117,30 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid setting: {exc}") from None
+
+
+def parse_dashboard_urls(raw: str) -> list[tuple[str, str, str]]:
+    """``NAMESPACE/CLUSTER=URL`` entries, comma-separated; a ``ValueError`` names a malformed one."""
+    entries = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, url = item.partition("=")
+        namespace, slash, cluster = key.strip().partition("/")
+        url = url.strip()
+        if (
+            not sep
+            or not slash
+            or not namespace
+            or not cluster
+            or not url.startswith(("http://", "https://"))
+        ):
+            raise ValueError(
+                f"invalid dashboard URL entry {item!r}: expected NAMESPACE/CLUSTER=http(s)://HOST:PORT "
+                "(NAMESPACE or CLUSTER may be *)"
+            )
+        entries.append((namespace, cluster, url.rstrip("/")))
+    return entries
 
 
 def for_serving(settings: Settings) -> Settings:
@@ -124,6 +160,7 @@ def for_serving(settings: Settings) -> Settings:
         raise ValueError("--auth oidc needs --oidc-issuer and --oidc-audience")
     if mode == "proxy" and not settings.proxy_trusted_cidrs:
         raise ValueError("--auth proxy needs --proxy-trusted-cidrs: the addresses the proxy connects from")
+    parse_dashboard_urls(settings.dashboard_urls)  # a malformed entry stops the start, naming it
     if mode == "proxy":
         import ipaddress
 

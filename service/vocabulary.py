@@ -76,6 +76,8 @@ class Kind(NamedTuple):
 
 
 CONFIGMAPS: Final = Kind("", "v1", "configmaps", "ConfigMap")
+SECRETS: Final = Kind("", "v1", "secrets", "Secret")
+CORE_SERVICES: Final = Kind("", "v1", "services", "Service")
 EVENTS: Final = Kind("events.k8s.io", "v1", "events", "Event")
 RAY_CLUSTERS: Final = Kind(GROUP, VERSION, RAY_CLUSTER_PLURAL, RAY_CLUSTER_KIND)
 RAY_JOBS: Final = Kind(GROUP, VERSION, RAY_JOB_PLURAL, RAY_JOB_KIND)
@@ -95,12 +97,16 @@ class Resource(enum.StrEnum):
     CLUSTERS = "clusters"
     JOBS = "jobs"
     SERVICES = "services"
+    JOB_SUBMISSIONS = "jobSubmissions"
+    """Jobs submitted to a running cluster's Ray dashboard: audited, but no Kubernetes object (no history)."""
 
 
 class Action(enum.StrEnum):
     CREATE = "CREATE"
     UPDATE = "UPDATE"
     DELETE = "DELETE"
+    STOP = "STOP"
+    """A submitted job stopped (job submissions only)."""
 
 
 class Outcome(enum.StrEnum):
@@ -110,7 +116,7 @@ class Outcome(enum.StrEnum):
     FAILURE = "FAILURE"
 
 
-# The Kubernetes kind behind each API resource.
+# The Kubernetes kind behind each API resource (job submissions have none: they live in the Ray dashboard).
 KIND_OF: Final = {
     Resource.COMPUTE_TEMPLATES: CONFIGMAPS,
     Resource.CLUSTERS: RAY_CLUSTERS,

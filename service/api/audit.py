@@ -44,13 +44,20 @@ SourceIp = Annotated[
 User = Annotated[str | None, Parameter(query="user", required=False, description="Only events of this user.")]
 ResourceKind = Annotated[
     str | None,
-    Parameter(query="resource", required=False, description="computeTemplates, clusters, jobs or services."),
+    Parameter(
+        query="resource",
+        required=False,
+        description="computeTemplates, clusters, jobs, services or jobSubmissions.",
+    ),
 ]
 Name = Annotated[
     str | None, Parameter(query="name", required=False, description="Only events of resources of this name.")
 ]
 ActionFilter = Annotated[
-    str | None, Parameter(query="action", required=False, description="CREATE, UPDATE or DELETE.")
+    str | None,
+    Parameter(
+        query="action", required=False, description="CREATE, UPDATE, DELETE or STOP (job submissions)."
+    ),
 ]
 OutcomeFilter = Annotated[
     str | None, Parameter(query="outcome", required=False, description="PENDING, SUCCESS or FAILURE.")

@@ -14,6 +14,7 @@ from service.managers.audit import AuditManager
 from service.managers.clusters import ClusterManager
 from service.managers.context import ANONYMOUS, Caller
 from service.managers.health import HealthManager
+from service.managers.job_submissions import JobSubmissionManager
 from service.managers.jobs import JobManager
 from service.managers.native import NativeManager
 from service.managers.registry import Managers
@@ -36,6 +37,10 @@ def provide_clusters(state: State) -> ClusterManager:
 
 def provide_jobs(state: State) -> JobManager:
     return _managers(state).jobs
+
+
+def provide_job_submissions(state: State) -> JobSubmissionManager:
+    return _managers(state).job_submissions
 
 
 def provide_services(state: State) -> ServiceManager:
@@ -70,6 +75,7 @@ DEPENDENCIES = {
     "clusters": Provide(provide_clusters, sync_to_thread=False),
     "jobs": Provide(provide_jobs, sync_to_thread=False),
     "services": Provide(provide_services, sync_to_thread=False),
+    "job_submissions": Provide(provide_job_submissions, sync_to_thread=False),
     "audit": Provide(provide_audit, sync_to_thread=False),
     "health": Provide(provide_health, sync_to_thread=False),
     "caller": Provide(provide_caller, sync_to_thread=False),

@@ -142,12 +142,26 @@ def watch_bound(scope: Scope) -> float:
     return float(max(1, min(asked, WATCH_MAX_SECONDS)) + 5)
 
 
+def follow_bound(scope: Scope, follow_seconds: float) -> float:
+    """A followed job log (``.../jobsubmissions/<cluster>/log/<id>?follow=true``) streams for up to
+    ``follow_seconds`` (the stream ends itself then), not the request deadline; 0 for any other request."""
+    if not follow_seconds or "/jobsubmissions/" not in str(scope.get("path", "")):
+        return 0
+    query = parse_qs(bytes(scope.get("query_string") or b"").decode("latin-1"))
+    if (query.get("follow") or [""])[0].lower() not in ("true", "1", "t"):
+        return 0
+    return follow_seconds + 30
+
+
 class EdgeMiddleware(ASGIMiddleware):
     """Request id, cross-site refusal, request deadline, metrics and access log for every routed request."""
 
-    def __init__(self, request_timeout: float, allowed_origins: frozenset[str]) -> None:
+    def __init__(
+        self, request_timeout: float, allowed_origins: frozenset[str], follow_seconds: float = 0
+    ) -> None:
         self.request_timeout = request_timeout
         self.allowed_origins = allowed_origins
+        self.follow_seconds = follow_seconds
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -169,7 +183,7 @@ class EdgeMiddleware(ASGIMiddleware):
             if refusal is not None:
                 await send_json(send_wrapper, 403, {"code": int(Code.PERMISSION_DENIED), "message": refusal})
                 return
-            limit = watch_bound(scope) or self.request_timeout
+            limit = watch_bound(scope) or follow_bound(scope, self.follow_seconds) or self.request_timeout
             try:
                 with request_deadline(limit):
                     async with asyncio.timeout(limit + _GRACE):

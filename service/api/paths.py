@@ -38,7 +38,7 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
     409: _error("Already exists (code 6) or changed concurrently (code 10)"),
     413: _error("Request body too large (code 8)"),
     500: _error("Internal error (code 13)"),
-    503: _error("The database or the Kubernetes API is unavailable (code 14)"),
+    503: _error("The database, the Kubernetes API or a cluster's Ray dashboard is unavailable (code 14)"),
     504: _error("Deadline exceeded (code 4); a change may still have happened"),
 }
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import load_only
 
 from service.db.models import AuditEventRow, HeartbeatRow, ResourceRow
 from service.db.session import Database
-from service.vocabulary import Action, Outcome, Resource
+from service.vocabulary import KIND_OF, Action, Outcome, Resource
 
 NAME_COLUMN = 253
 SHORT_COLUMN = 64
@@ -140,7 +140,10 @@ class Records:
             intent = (await connection.execute(settle)).first()
             if intent is None:
                 return None
-            return await _apply_to_history(connection, _Intent(*intent), observed)
+            settled_intent = _Intent(*intent)
+            if Resource(settled_intent.resource) not in KIND_OF:  # job submissions: audited, no history
+                return None
+            return await _apply_to_history(connection, settled_intent, observed)
 
     async def pending(self, older_than: dt.datetime) -> Sequence[AuditEventRow]:
         """Changes announced before ``older_than`` and never settled (their request died or timed out)."""

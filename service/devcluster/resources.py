@@ -110,6 +110,8 @@ NAMESPACES = ResourceType(
     status_subresource=True,
 )
 CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", short_names=("cm",))
+# Secrets hold a Ray cluster's auth token (job submission reads it as the caller).
+SECRETS = ResourceType("", "v1", "secrets", "secret", "Secret")
 CORE_EVENTS = ResourceType(
     "",
     "v1",
@@ -155,6 +157,7 @@ RAY_SERVICES = ResourceType(
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,
     CONFIGMAPS,
+    SECRETS,
     CORE_EVENTS,
     EVENTS_V1,
     RAY_CLUSTERS,

@@ -26,7 +26,7 @@ from service.identity import acting_as
 from service.kube.errors import KubeError, KubeInvalidError, KubeUnavailableError
 from service.metrics import KUBE_ERRORS
 from service.names import is_safe_segment
-from service.vocabulary import Kind
+from service.vocabulary import CORE_SERVICES, Kind
 
 Obj = dict[str, Any]
 
@@ -178,6 +178,40 @@ class KubeClient:
             exc.verb, exc.resource, exc.namespace = verb, kind.plural, namespace or ""
             KUBE_ERRORS.labels(operation=operation, reason=exc.reason or str(exc.status)).inc()
             raise
+
+    async def proxy(
+        self,
+        namespace: str,
+        service: str,
+        path: str,
+        method: str,
+        body: bytes | None,
+        limit: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """One HTTP call to a Service through the Kubernetes API's service proxy, as the caller; the status and
+        body as the proxied server answered. ``service`` is ``name:port-name``; ``path`` starts with ``/``.
+
+        Connection failures raise ``KubeUnavailableError``; any answer (also a non-2xx one) is returned.
+        """
+        url = self._url([*CORE_SERVICES.path(namespace), service, "proxy"], None) + path
+        try:
+            async with asyncio.timeout(limit), self._limit:
+                headers = await self._headers(JSON if body is not None else None)
+                headers.update(extra_headers or {})
+                async with self._session().request(
+                    method, url, data=body, headers=headers, proxy=self._cfg.proxy or None
+                ) as response:
+                    return response.status, await response.read()
+        except TimeoutError:
+            raise KubeUnavailableError(
+                0,
+                "Timeout",
+                f"no answer through the Kubernetes API within {limit:g}s",
+                outcome_unknown=True,
+            ) from None
+        except (aiohttp.ClientError, OSError):
+            raise KubeUnavailableError(0, "Unreachable", "the Kubernetes API is unreachable") from None
 
     # -- objects ----------------------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ if that fails, nothing is sent) -> *send* (the Kubernetes call, with the row's i
 *settle* (SUCCESS with the history row, or FAILURE with code and message).
 
 A crash or a lost answer between announce and settle leaves the row PENDING; the reconciler later settles it by
-looking at Kubernetes (the object carries the intent id, or is gone for a delete). So no object the API made is
+looking at Kubernetes (the object carries the intent id, or is gone for a delete). A change whose ``send`` is not a
+Kubernetes call (job submissions, sent to a Ray dashboard) has no object to look at: the reconciler settles such a
+row as failed with an "outcome unknown" message. So no object the API made is
 ever without its record, and no SUCCESS row is without its object.
 """
 
@@ -45,6 +47,9 @@ class Write:
     """Delete: the object as last seen (history of objects created outside the API keeps it)."""
     previous_resource_version: str = ""
     previous: dict[str, Any] | None = None
+    send: Callable[[int], Awaitable[Obj]] | None = None
+    """A change made elsewhere than in Kubernetes (a job submitted to a Ray dashboard): called with the intent id
+    instead of the Kubernetes call. It raises ``ApiError`` when refused; the row then settles as that failure."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +100,10 @@ class Lifecycle:
             ) from None
         try:
             obj = await self._send(write, intent_id)
+        except ApiError as exc:
+            if write.send is not None:  # refused where it was sent: settled as that failure
+                await self._settle_failure(intent_id, exc)
+            raise
         except KubeError as exc:
             error = write.explain(exc)
             if exc.outcome_unknown:
@@ -114,6 +123,8 @@ class Lifecycle:
         return Applied(obj=obj, history=history, intent_id=intent_id)
 
     async def _send(self, write: Write, intent_id: int) -> Obj:
+        if write.send is not None:
+            return await write.send(intent_id)
         if write.verb == "delete":
             await self.kube.delete(write.kind, write.namespace, write.name, uid=write.uid)
             return dict(write.body or {})

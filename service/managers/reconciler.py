@@ -40,6 +40,12 @@ INTERRUPTED = (
 )
 
 
+OUTCOME_UNKNOWN = (
+    "outcome unknown: the request ended before the Ray dashboard's answer was recorded; the change may have "
+    "happened (list the cluster's job submissions to see)"
+)
+
+
 def _parse_time(value: object) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -64,7 +70,7 @@ class Reconciler:
         settled = await self.settle_pending()
         closed = 0
         self._seen_missing = set()
-        for resource in Resource:
+        for resource in KIND_OF:  # only resources with Kubernetes objects have history to close
             closed += await self.close_vanished(resource)
         self._missing = self._seen_missing
         return settled, closed
@@ -80,7 +86,13 @@ class Reconciler:
         return settled
 
     async def _settle(self, row: AuditEventRow) -> bool:
-        kind = KIND_OF[Resource(row.resource)]
+        resource = Resource(row.resource)
+        if resource not in KIND_OF:
+            # A change sent to a Ray dashboard (job submission): nothing in Kubernetes tells how it ended, and
+            # the dashboard may be gone with its cluster. Settled as failed, saying that it may have happened.
+            await self.records.fail(row.id, int(Code.UNKNOWN), OUTCOME_UNKNOWN)
+            return True
+        kind = KIND_OF[resource]
         try:
             obj: Obj | None = await self.kube.get(kind, row.namespace, row.name)
         except KubeNotFoundError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
 from service.db.records import Records
@@ -10,7 +12,9 @@ from service.kube.client import KubeClient
 from service.managers.audit import AuditManager
 from service.managers.authorization import Authorizer
 from service.managers.clusters import ClusterManager
+from service.managers.dashboards import Dashboards
 from service.managers.health import HealthManager
+from service.managers.job_submissions import JobSubmissionManager
 from service.managers.jobs import JobManager
 from service.managers.lifecycle import Lifecycle
 from service.managers.native import NativeManager
@@ -29,6 +33,7 @@ class Managers(msgspec.Struct):
     audit: AuditManager
     health: HealthManager
     native: NativeManager
+    job_submissions: JobSubmissionManager
     reads: ReadModel | None = None
     deletions: DeletionRecorder | None = None
 
@@ -51,6 +56,13 @@ def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Manage
         templates.attach(reads, sort=lambda namespace, name: (namespace, name))
         for manager in (clusters, jobs, services):
             manager.attach(reads, gone=deletions.for_resource(manager.resource))
+    job_submissions = JobSubmissionManager(
+        clusters,
+        lifecycle,
+        Dashboards(kube, settings.dashboard_urls, runs_in_pod(settings), settings.dashboard_timeout),
+        settings.log_follow_seconds,
+        settings.log_poll_seconds,
+    )
     return Managers(
         templates=templates,
         clusters=clusters,
@@ -59,6 +71,19 @@ def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Manage
         audit=AuditManager(db, authorizer),
         health=HealthManager(kube, records, settings.kube_timeout, reads),
         native=NativeManager(kube, records, lifecycle, [clusters, jobs, services]),
+        job_submissions=job_submissions,
         reads=reads,
         deletions=deletions,
+    )
+
+
+def runs_in_pod(settings: Settings) -> bool:
+    """Whether the service runs in a pod of the cluster it talks to (in-cluster configuration): then cluster DNS
+    names resolve, and a Ray dashboard is reached by its head service's name."""
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    return (
+        in_cluster
+        and not settings.dev_cluster
+        and not settings.kubeconfig
+        and not os.environ.get("KUBECONFIG")
     )

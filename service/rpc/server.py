@@ -29,12 +29,15 @@ from service.rpc.proto_gen import (
     config_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
+    job_submission_pb2,
+    job_submission_pb2_grpc,
     serve_pb2,
     serve_pb2_grpc,
 )
 from service.rpc.servicers import (
     ClusterServicer,
     ComputeTemplateServicer,
+    JobSubmissionServicer,
     RayJobServicer,
     RayServeServicer,
     current_caller,
@@ -54,6 +57,7 @@ SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ComputeTemplateService"].full_name,
     job_pb2.DESCRIPTOR.services_by_name["RayJobService"].full_name,
     serve_pb2.DESCRIPTOR.services_by_name["RayServeService"].full_name,
+    job_submission_pb2.DESCRIPTOR.services_by_name["RayJobSubmissionService"].full_name,
 )
 _API_PREFIX = "/proto."  # methods of the services above; health and reflection calls are not API requests
 
@@ -72,6 +76,20 @@ CHANGES = {
     "UpdateRayService": (Resource.SERVICES, Action.UPDATE),
     "DeleteRayService": (Resource.SERVICES, Action.DELETE),
 }
+# Job submissions share a method name with RayJobService (DeleteRayJob): looked up by full method first.
+_SUBMISSIONS = "/proto.RayJobSubmissionService/"
+SUBMISSION_CHANGES = {
+    _SUBMISSIONS + "SubmitRayJob": (Resource.JOB_SUBMISSIONS, Action.CREATE),
+    _SUBMISSIONS + "StopRayJob": (Resource.JOB_SUBMISSIONS, Action.STOP),
+    _SUBMISSIONS + "DeleteRayJob": (Resource.JOB_SUBMISSIONS, Action.DELETE),
+}
+
+
+def change_of(method: str) -> tuple[Resource, Action] | None:
+    """What a gRPC method changes (None for reads)."""
+    if method.startswith(_SUBMISSIONS):
+        return SUBMISSION_CHANGES.get(method)
+    return CHANGES.get(method.rsplit("/", 1)[-1])
 
 
 def peer_address(peer: str) -> str:
@@ -88,6 +106,10 @@ def _target(request: Any) -> tuple[str, str]:
     """The namespace and name a request is about (the name may sit in its message)."""
     namespace = str(getattr(request, "namespace", "") or "")
     name = str(getattr(request, "name", "") or "")
+    if hasattr(request, "clustername"):  # a job submission: named <cluster>/<submission id>
+        inner = getattr(request, "jobsubmission", None)
+        submission = str(getattr(request, "submissionid", "") or getattr(inner, "submission_id", "") or "")
+        return namespace, f"{request.clustername}/{submission}"
     for field in ("cluster", "compute_template", "job", "service"):
         inner = getattr(request, field, None)
         if not name and inner is not None:
@@ -147,8 +169,9 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
                     identity = await self.authenticator.authenticate(credentials)
                 except ApiError as exc:
                     code = status_code(int(exc.code))
-                    if exc.code == Code.UNAUTHENTICATED and operation in CHANGES:
-                        resource, action = CHANGES[operation]
+                    change = change_of(method)
+                    if exc.code == Code.UNAUTHENTICATED and change is not None:
+                        resource, action = change
                         namespace, name = _target(request)
                         await self.managers.audit.record_refusal(
                             caller, resource, action, namespace, name, exc
@@ -207,6 +230,9 @@ async def start_grpc_server(
     config_pb2_grpc.add_ComputeTemplateServiceServicer_to_server(ComputeTemplateServicer(managers), server)  # type: ignore[no-untyped-call]
     job_pb2_grpc.add_RayJobServiceServicer_to_server(RayJobServicer(managers), server)  # type: ignore[no-untyped-call]
     serve_pb2_grpc.add_RayServeServiceServicer_to_server(RayServeServicer(managers), server)  # type: ignore[no-untyped-call]
+    job_submission_pb2_grpc.add_RayJobSubmissionServiceServicer_to_server(
+        JobSubmissionServicer(managers), server
+    )  # type: ignore[no-untyped-call]
 
     # The process serves whenever it is up; readiness of its dependencies is HTTP /readyz's job.
     health_servicer = health.aio.HealthServicer()

@@ -26,12 +26,15 @@ from service.rpc.proto_gen import (
     config_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
+    job_submission_pb2,
+    job_submission_pb2_grpc,
     serve_pb2,
     serve_pb2_grpc,
 )
 from service.schemas.cluster import Cluster, ListClustersResponse
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
 from service.schemas.job import ListRayJobsResponse, RayJob
+from service.schemas.job_submission import RayJobSubmission
 from service.schemas.service import ListRayServicesResponse, RayService
 
 if TYPE_CHECKING:
@@ -334,6 +337,82 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
     ) -> empty_pb2.Empty:
         async def work() -> empty_pb2.Empty:
             await self.managers.services.delete(request_context(context), request.namespace, request.name)
+            return empty_pb2.Empty()
+
+        return await call(context, work)
+
+
+class JobSubmissionServicer(job_submission_pb2_grpc.RayJobSubmissionServiceServicer):
+    """Jobs on a running cluster, through its Ray dashboard (no log following over gRPC: GetJobLog is unary)."""
+
+    def __init__(self, managers: Managers) -> None:
+        self.managers = managers
+
+    async def SubmitRayJob(
+        self, request: job_submission_pb2.SubmitRayJobRequest, context: Context
+    ) -> job_submission_pb2.SubmitRayJobReply:
+        async def work() -> job_submission_pb2.SubmitRayJobReply:
+            body = (
+                to_struct(request.jobsubmission, RayJobSubmission)
+                if request.HasField("jobsubmission")
+                else None
+            )
+            reply = await self.managers.job_submissions.submit(
+                request_context(context), request.namespace, request.clustername, body
+            )
+            return to_message(reply, job_submission_pb2.SubmitRayJobReply)
+
+        return await call(context, work)
+
+    async def GetJobDetails(
+        self, request: job_submission_pb2.GetJobDetailsRequest, context: Context
+    ) -> job_submission_pb2.JobSubmissionInfo:
+        async def work() -> job_submission_pb2.JobSubmissionInfo:
+            info = await self.managers.job_submissions.details(
+                request.namespace, request.clustername, request.submissionid
+            )
+            return to_message(info, job_submission_pb2.JobSubmissionInfo)
+
+        return await call(context, work)
+
+    async def GetJobLog(
+        self, request: job_submission_pb2.GetJobLogRequest, context: Context
+    ) -> job_submission_pb2.GetJobLogReply:
+        async def work() -> job_submission_pb2.GetJobLogReply:
+            reply = await self.managers.job_submissions.log(
+                request.namespace, request.clustername, request.submissionid
+            )
+            return to_message(reply, job_submission_pb2.GetJobLogReply)
+
+        return await call(context, work)
+
+    async def ListJobDetails(
+        self, request: job_submission_pb2.ListJobDetailsRequest, context: Context
+    ) -> job_submission_pb2.ListJobSubmissionInfo:
+        async def work() -> job_submission_pb2.ListJobSubmissionInfo:
+            listed = await self.managers.job_submissions.list(request.namespace, request.clustername)
+            return to_message(listed, job_submission_pb2.ListJobSubmissionInfo)
+
+        return await call(context, work)
+
+    async def StopRayJob(
+        self, request: job_submission_pb2.StopRayJobSubmissionRequest, context: Context
+    ) -> empty_pb2.Empty:
+        async def work() -> empty_pb2.Empty:
+            await self.managers.job_submissions.stop(
+                request_context(context), request.namespace, request.clustername, request.submissionid
+            )
+            return empty_pb2.Empty()
+
+        return await call(context, work)
+
+    async def DeleteRayJob(
+        self, request: job_submission_pb2.DeleteRayJobSubmissionRequest, context: Context
+    ) -> empty_pb2.Empty:
+        async def work() -> empty_pb2.Empty:
+            await self.managers.job_submissions.delete(
+                request_context(context), request.namespace, request.clustername, request.submissionid
+            )
             return empty_pb2.Empty()
 
         return await call(context, work)

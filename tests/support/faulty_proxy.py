@@ -17,8 +17,10 @@ from tests.support.processes import free_port
 
 
 class FaultyProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, source_host: str | None = None) -> None:
         self.target = (target_host, target_port)
+        self.source = (source_host, 0) if source_host else None
+        """The address the proxy connects from (a trusted proxy's, say); None: the system's choice."""
         self.port = free_port()
         self.mode = "pass"
         self._loop = asyncio.new_event_loop()
@@ -53,7 +55,9 @@ class FaultyProxy:
             writer.close()
             return
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                *self.target, local_addr=self.source
+            )
         except OSError:
             writer.close()
             return
