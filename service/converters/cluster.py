@@ -308,3 +308,10 @@ def cluster_from_cr(cr: Mapping[str, Any], events: Sequence[Event]) -> Cluster:
         events=list(events),
         service_endpoint=_string_map(status.get("endpoints")),
     )
+
+
+def worker_group_to_cr(
+    worker: WorkerGroupSpec, templates: Mapping[str, ComputeTemplate], version: str
+) -> dict[str, Any]:
+    """One ``workerGroupSpecs`` entry, built as a create builds it (for a group added to an existing cluster)."""
+    return _worker_group(worker, templates, version, None)

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import msgspec
+
 from service.db.models import ResourceRow
 from service.db.records import Change, Observed, Records
 from service.errors import ApiError, OutcomeUnknownError, UnavailableError
@@ -45,6 +47,8 @@ class Write:
     """Delete: the object as last seen (history of objects created outside the API keeps it)."""
     previous_resource_version: str = ""
     previous: dict[str, Any] | None = None
+    spec: dict[str, Any] | None = None
+    """Update: the new value to record, when only preparing the change knows it (a patch of a few fields)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +87,9 @@ class Lifecycle:
             await self._refused(change, exc)
             raise
         try:
+            recorded = change if write.spec is None else msgspec.structs.replace(change, spec=write.spec)
             intent_id = await self.records.announce(
-                change,
+                recorded,
                 uid=write.uid,
                 previous_resource_version=write.previous_resource_version,
                 previous=write.previous,

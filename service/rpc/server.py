@@ -71,6 +71,11 @@ CHANGES = {
     "CreateRayService": (Resource.SERVICES, Action.CREATE),
     "UpdateRayService": (Resource.SERVICES, Action.UPDATE),
     "DeleteRayService": (Resource.SERVICES, Action.DELETE),
+    # Partial updates (beyond upstream).
+    "UpdateCluster": (Resource.CLUSTERS, Action.UPDATE),
+    "UpdateRayJob": (Resource.JOBS, Action.UPDATE),
+    "UpdateComputeTemplate": (Resource.COMPUTE_TEMPLATES, Action.UPDATE),
+    "UpdateRayServiceConfigs": (Resource.SERVICES, Action.UPDATE),
 }
 
 

@@ -33,6 +33,7 @@ from service.schemas.cluster import Cluster, ListClustersResponse
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
 from service.schemas.job import ListRayJobsResponse, RayJob
 from service.schemas.service import ListRayServicesResponse, RayService
+from service.schemas.updates import ClusterUpdate
 
 if TYPE_CHECKING:
     from service.managers.registry import Managers
@@ -208,6 +209,18 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         async def work() -> empty_pb2.Empty:
             await self.managers.clusters.delete(request_context(context), request.namespace, request.name)
             return empty_pb2.Empty()
+
+        return await call(context, work)
+
+    async def UpdateCluster(
+        self, request: cluster_pb2.UpdateClusterRequest, context: Context
+    ) -> cluster_pb2.Cluster:
+        async def work() -> cluster_pb2.Cluster:
+            patch = to_struct(request, ClusterUpdate)
+            updated = await self.managers.clusters.update(
+                request_context(context), request.namespace, request.name, patch
+            )
+            return to_message(updated, cluster_pb2.Cluster)
 
         return await call(context, work)
 

@@ -1,0 +1,246 @@
+"""Partial updates through the HTTP API: cluster PATCH (scale, add and remove worker groups), job PATCH
+(suspend, resume), service serve-config PATCH, compute template PUT; each audited with the value it replaced,
+guarded by resourceVersion, and visible to the next read at once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes_asyncio import client
+
+from tests.e2e import payloads
+from tests.e2e.test_clusters import make_template
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def custom(kube: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube)
+
+
+async def raycluster(kube: client.ApiClient, namespace: str, name: str = "test-cluster") -> dict[str, Any]:
+    cr: dict[str, Any] = await custom(kube).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayclusters", name
+    )
+    return cr
+
+
+def groups_of(cr: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["groupName"]: g for g in cr["spec"].get("workerGroupSpecs") or []}
+
+
+async def updates(api: httpx.AsyncClient, namespace: str, name: str, resource: str) -> list[dict[str, Any]]:
+    """The UPDATE events of one resource, oldest first, with their previous and new values."""
+    listed = await api.get(
+        f"/apis/v1/namespaces/{namespace}/audit",
+        params={"name": name, "resource": resource, "action": "UPDATE"},
+    )
+    assert listed.status_code == 200, listed.text
+    found = []
+    for event in reversed(listed.json()["events"]):
+        detail = await api.get(f"/apis/v1/namespaces/{namespace}/audit/{event['id']}")
+        assert detail.status_code == 200, detail.text
+        found.append(detail.json())
+    return found
+
+
+def worker(spec: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    assert spec is not None
+    return next(g for g in spec["clusterSpec"]["workerGroupSpec"] if g["groupName"] == name)
+
+
+@pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
+async def test_cluster_scale_add_remove(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
+    await make_template(api, namespace)
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))
+    ).is_success
+    url = f"{prefix}/namespaces/{namespace}/clusters/test-cluster"
+
+    up = await api.patch(url, json={"workerGroupSpec": [{"groupName": "small-wg", "replicas": 3}]})
+    assert up.status_code == 200, up.text
+    assert worker(up.json(), "small-wg")["replicas"] == 3
+    assert groups_of(await raycluster(kube, namespace))["small-wg"]["replicas"] == 3
+    # Read-your-writes: the next get shows it at once.
+    assert worker((await api.get(url)).json(), "small-wg")["replicas"] == 3
+
+    down = await api.patch(
+        url, json={"worker_group_spec": [{"group_name": "small-wg", "replicas": 0, "min_replicas": 0}]}
+    )
+    assert down.status_code == 200, down.text
+    group = groups_of(await raycluster(kube, namespace))["small-wg"]
+    assert (group["replicas"], group["minReplicas"], group["maxReplicas"]) == (0, 0, 5)
+
+    added = await api.patch(
+        url,
+        json={
+            "workerGroupSpec": [
+                {
+                    "groupName": "big-wg",
+                    "computeTemplate": "default-template",
+                    "replicas": 2,
+                    "maxReplicas": 4,
+                    "rayStartParams": {"num-cpus": "2"},
+                }
+            ]
+        },
+    )
+    assert added.status_code == 200, added.text
+    big = groups_of(await raycluster(kube, namespace))["big-wg"]
+    assert (big["replicas"], big["minReplicas"], big["maxReplicas"]) == (2, 2, 4)
+    container = big["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
+    assert big["rayStartParams"] == {"num-cpus": "2"}
+
+    removed = await api.patch(url, json={"removeWorkerGroups": ["small-wg"]})
+    assert removed.status_code == 200, removed.text
+    assert list(groups_of(await raycluster(kube, namespace))) == ["big-wg"]
+    assert [g["groupName"] for g in (await api.get(url)).json()["clusterSpec"]["workerGroupSpec"]] == [
+        "big-wg"
+    ]
+
+    events = await updates(api, namespace, "test-cluster", "clusters")
+    assert [e["outcome"] for e in events] == ["SUCCESS"] * 4
+    scale = events[0]
+    assert worker(scale["previous"], "small-wg")["replicas"] == 1
+    assert worker(scale["spec"], "small-wg")["replicas"] == 3
+    assert scale["previousResourceVersion"] and scale["resourceVersion"]
+    assert scale["previousResourceVersion"] != scale["resourceVersion"]
+    # Successive updates form a chain of versions.
+    for before, after in itertools.pairwise(events):
+        assert after["previousResourceVersion"] == before["resourceVersion"]
+    assert [g["groupName"] for g in events[-1]["previous"]["clusterSpec"]["workerGroupSpec"]] == [
+        "small-wg",
+        "big-wg",
+    ]
+    assert [g["groupName"] for g in events[-1]["spec"]["clusterSpec"]["workerGroupSpec"]] == ["big-wg"]
+
+
+REFUSED: list[tuple[str, dict[str, Any], str]] = [
+    ("empty", {}, "Nothing to update"),
+    ("above max", {"workerGroupSpec": [{"groupName": "small-wg", "replicas": 6}]}, "between minReplicas"),
+    (
+        "below min",
+        {"workerGroupSpec": [{"groupName": "small-wg", "minReplicas": 2, "replicas": 1}]},
+        "replicas must be between minReplicas (2)",
+    ),
+    (
+        "min above max",
+        {"workerGroupSpec": [{"groupName": "small-wg", "minReplicas": 4, "maxReplicas": 3}]},
+        "minReplicas (4) > maxReplicas (3)",
+    ),
+    ("negative", {"workerGroupSpec": [{"groupName": "small-wg", "replicas": -1}]}, "can not be negative"),
+    ("head removed", {"removeWorkerGroups": ["headgroup"]}, "headgroup is the head group"),
+    ("head changed", {"headGroupSpec": {"image": "x"}}, "The head group cannot be changed"),
+    ("unknown removed", {"removeWorkerGroups": ["nope"]}, "Worker group nope does not exist"),
+    (
+        "unknown without template",
+        {"workerGroupSpec": [{"groupName": "nope", "replicas": 1}]},
+        "give its computeTemplate",
+    ),
+    (
+        "duplicate",
+        {
+            "workerGroupSpec": [
+                {"groupName": "small-wg", "replicas": 2},
+                {"groupName": "small-wg", "replicas": 3},
+            ]
+        },
+        "is given twice",
+    ),
+    (
+        "changed and removed",
+        {"workerGroupSpec": [{"groupName": "small-wg", "replicas": 2}], "removeWorkerGroups": ["small-wg"]},
+        "both changed",
+    ),
+    (
+        "other fields of an existing group",
+        {"workerGroupSpec": [{"groupName": "small-wg", "image": "other"}]},
+        "only replicas, minReplicas and maxReplicas can change",
+    ),
+    (
+        "new group without maxReplicas",
+        {"workerGroupSpec": [{"groupName": "w2", "computeTemplate": "default-template", "replicas": 1}]},
+        "MaxReplicas can not be 0",
+    ),
+    ("bad body", {"workerGroupSpec": "many"}, "expected an array"),
+]
+
+
+async def test_cluster_refusals(api: httpx.AsyncClient, kube: client.ApiClient, namespace: str) -> None:
+    await make_template(api, namespace)
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))
+    ).is_success
+    url = f"/apis/v1/namespaces/{namespace}/clusters/test-cluster"
+    before = await raycluster(kube, namespace)
+    for case, body, text in REFUSED:
+        response = await api.patch(url, json=body)
+        assert response.status_code == 400, (case, response.text)
+        assert response.json()["code"] == 3 and text in response.json()["message"], (case, response.text)
+    missing_template = await api.patch(
+        url, json={"workerGroupSpec": [{"groupName": "w2", "computeTemplate": "nope", "maxReplicas": 1}]}
+    )
+    assert missing_template.status_code == 400 and missing_template.json()["code"] == 9, missing_template.text
+    missing = await api.patch(
+        f"/apis/v1/namespaces/{namespace}/clusters/nope", json={"removeWorkerGroups": ["a"]}
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == 5, missing.text
+    after = await raycluster(kube, namespace)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    refused = await updates(api, namespace, "test-cluster", "clusters")
+    # Each refusal is a row, except the body that does not decode (as for creates), plus the missing template.
+    assert len(refused) == len(REFUSED) - 1 + 1 and {e["outcome"] for e in refused} == {"FAILURE"}
+    assert all("previous" not in e for e in refused)
+
+
+async def test_cluster_stale_and_racing_versions(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str
+) -> None:
+    await make_template(api, namespace)
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace))
+    ).is_success
+    url = f"/apis/v1/namespaces/{namespace}/clusters/test-cluster"
+    version = (await raycluster(kube, namespace))["metadata"]["resourceVersion"]
+
+    racing = await asyncio.gather(
+        *(
+            api.patch(
+                url,
+                json={
+                    "workerGroupSpec": [{"groupName": "small-wg", "replicas": n}],
+                    "resourceVersion": version,
+                },
+            )
+            for n in range(1, 6)
+        )
+    )
+    statuses = sorted(r.status_code for r in racing)
+    assert statuses == [200, 409, 409, 409, 409], [r.text for r in racing]
+    losers = [r.json() for r in racing if r.status_code == 409]
+    assert all(set(body) == {"code", "message"} and body["code"] == 10 for body in losers), losers
+    assert all("read it again and retry" in body["message"] for body in losers)
+    (winner,) = [n for n, r in zip(range(1, 6), racing, strict=True) if r.status_code == 200]
+    assert groups_of(await raycluster(kube, namespace))["small-wg"]["replicas"] == winner
+
+    stale = await api.patch(
+        url, json={"workerGroupSpec": [{"groupName": "small-wg", "replicas": 5}], "resource_version": version}
+    )
+    assert stale.status_code == 409 and stale.json()["code"] == 10, stale.text
+    current = (await raycluster(kube, namespace))["metadata"]["resourceVersion"]
+    assert f"it is now {current}" in stale.json()["message"]
+    fresh = await api.patch(
+        url, json={"workerGroupSpec": [{"groupName": "small-wg", "replicas": 5}], "resourceVersion": current}
+    )
+    assert fresh.status_code == 200, fresh.text
+
+    events = await updates(api, namespace, "test-cluster", "clusters")
+    outcomes = [(e["outcome"], e.get("code", 0)) for e in events]
+    assert outcomes.count(("SUCCESS", 0)) == 2 and outcomes.count(("FAILURE", 10)) == 5, outcomes
