@@ -33,7 +33,7 @@ from service.schemas.cluster import Cluster, ListClustersResponse
 from service.schemas.compute_template import ComputeTemplate, ListComputeTemplatesResponse
 from service.schemas.job import ListRayJobsResponse, RayJob
 from service.schemas.service import ListRayServicesResponse, RayService
-from service.schemas.updates import ClusterUpdate
+from service.schemas.updates import ClusterUpdate, JobUpdate
 
 if TYPE_CHECKING:
     from service.managers.registry import Managers
@@ -269,6 +269,16 @@ class RayJobServicer(job_pb2_grpc.RayJobServiceServicer):
         async def work() -> empty_pb2.Empty:
             await self.managers.jobs.delete(request_context(context), request.namespace, request.name)
             return empty_pb2.Empty()
+
+        return await call(context, work)
+
+    async def UpdateRayJob(self, request: job_pb2.UpdateRayJobRequest, context: Context) -> job_pb2.RayJob:
+        async def work() -> job_pb2.RayJob:
+            patch = to_struct(request, JobUpdate)
+            updated = await self.managers.jobs.update(
+                request_context(context), request.namespace, request.name, patch
+            )
+            return to_message(updated, job_pb2.RayJob)
 
         return await call(context, work)
 

@@ -244,3 +244,61 @@ async def test_cluster_stale_and_racing_versions(
     events = await updates(api, namespace, "test-cluster", "clusters")
     outcomes = [(e["outcome"], e.get("code", 0)) for e in events]
     assert outcomes.count(("SUCCESS", 0)) == 2 and outcomes.count(("FAILURE", 10)) == 5, outcomes
+
+
+async def rayjob(kube: client.ApiClient, namespace: str, name: str = "test-job") -> dict[str, Any]:
+    cr: dict[str, Any] = await custom(kube).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayjobs", name
+    )
+    return cr
+
+
+@pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
+async def test_job_suspend_resume(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
+    await make_template(api, namespace)
+    created = await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=payloads.job(namespace))
+    assert created.status_code == 200, created.text
+    url = f"{prefix}/namespaces/{namespace}/jobs/test-job"
+
+    suspended = await api.patch(url, json={"suspend": True})
+    assert suspended.status_code == 200, suspended.text
+    assert suspended.json()["entrypoint"] == payloads.job(namespace)["entrypoint"]
+    assert (await rayjob(kube, namespace))["spec"]["suspend"] is True
+
+    resumed = await api.patch(url, json={"suspend": False, "ttl_seconds_after_finished": 300})
+    assert resumed.status_code == 200, resumed.text
+    spec = (await rayjob(kube, namespace))["spec"]
+    assert spec["suspend"] is False and spec["ttlSecondsAfterFinished"] == 300
+    assert (await api.get(url)).json()["ttlSecondsAfterFinished"] == 300  # read-your-writes
+
+    no_deadline = await api.patch(url, json={"activeDeadlineSeconds": 0})
+    assert no_deadline.status_code == 200, no_deadline.text
+    assert "activeDeadlineSeconds" not in (await rayjob(kube, namespace))["spec"]
+
+    for body, text in (
+        ({}, "Nothing to update"),
+        ({"activeDeadlineSeconds": -1}, "can not be negative"),
+        ({"shutdownAfterJobFinishes": False}, "ttlSecondsAfterFinished needs shutdownAfterJobFinishes"),
+    ):
+        refused = await api.patch(url, json=body)
+        assert refused.status_code == 400 and text in refused.json()["message"], refused.text
+    version = (await rayjob(kube, namespace))["metadata"]["resourceVersion"]
+    assert (await api.patch(url, json={"suspend": True, "resourceVersion": "1"})).json()["code"] == 10
+    assert (await api.patch(url, json={"suspend": True, "resourceVersion": version})).status_code == 200
+
+    events = [e for e in await updates(api, namespace, "test-job", "jobs") if e["outcome"] == "SUCCESS"]
+    assert len(events) == 4
+    assert "suspend" not in events[0]["previous"] and events[0]["spec"]["suspend"] is True
+    assert events[1]["previous"]["suspend"] is True and "suspend" not in events[1]["spec"]
+    assert events[1]["previous"]["ttlSecondsAfterFinished"] == 60
+    assert events[1]["spec"]["ttlSecondsAfterFinished"] == 300
+
+
+async def test_job_on_an_existing_cluster_is_not_suspended(api: httpx.AsyncClient, namespace: str) -> None:
+    body = {**payloads.job(namespace, "selected"), "clusterSelector": {"ray.io/cluster": "c"}}
+    del body["clusterSpec"]
+    assert (await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body)).status_code == 200
+    refused = await api.patch(f"/apis/v1/namespaces/{namespace}/jobs/selected", json={"suspend": True})
+    assert refused.status_code == 400 and "cannot be suspended" in refused.json()["message"], refused.text

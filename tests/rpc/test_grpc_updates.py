@@ -11,10 +11,10 @@ import pytest
 from google.protobuf import json_format
 from kubernetes_asyncio import client
 
-from service.rpc.proto_gen import cluster_pb2
+from service.rpc.proto_gen import cluster_pb2, job_pb2
 from tests.e2e import payloads
 from tests.e2e.test_clusters import make_template
-from tests.e2e.test_updates import groups_of, raycluster, updates
+from tests.e2e.test_updates import groups_of, raycluster, rayjob, updates
 from tests.rpc.test_grpc import Stubs, channel, rpc  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -99,3 +99,36 @@ async def test_update_cluster(
     assert [e["outcome"] for e in events[:2]] == ["SUCCESS", "SUCCESS"]
     assert events[0]["previous"]["clusterSpec"]["workerGroupSpec"][0]["replicas"] == 1
     assert events[0]["spec"]["clusterSpec"]["workerGroupSpec"][0].get("replicas", 0) == 0
+
+
+async def test_update_job(
+    api: httpx.AsyncClient,
+    kube: client.ApiClient,
+    namespace: str,
+    rpc: Stubs,  # noqa: F811
+) -> None:
+    await make_template(api, namespace)
+    assert (await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=payloads.job(namespace))).is_success
+    suspended = await rpc.jobs.UpdateRayJob(
+        job_pb2.UpdateRayJobRequest(name="test-job", namespace=namespace, suspend=True)
+    )
+    assert suspended.name == "test-job"
+    assert (await rayjob(kube, namespace))["spec"]["suspend"] is True
+    await rpc.jobs.UpdateRayJob(
+        job_pb2.UpdateRayJobRequest(name="test-job", namespace=namespace, suspend=False)
+    )
+    assert (await rayjob(kube, namespace))["spec"]["suspend"] is False
+    nothing = await rpc_error(
+        rpc.jobs.UpdateRayJob(job_pb2.UpdateRayJobRequest(name="test-job", namespace=namespace))
+    )
+    assert nothing.code() == grpc.StatusCode.INVALID_ARGUMENT and "Nothing to update" in nothing.details()
+    stale = await rpc_error(
+        rpc.jobs.UpdateRayJob(
+            job_pb2.UpdateRayJobRequest(
+                name="test-job", namespace=namespace, suspend=True, resource_version="1"
+            )
+        )
+    )
+    assert stale.code() == grpc.StatusCode.ABORTED
+    events = await updates(api, namespace, "test-job", "jobs")
+    assert [e["outcome"] for e in events] == ["SUCCESS", "SUCCESS", "FAILURE", "FAILURE"]
