@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from service.converters.cluster import format_go_time, worker_group_to_cr
+from service.converters.cluster import format_go_time, with_template_versions, worker_group_to_cr
 from service.converters.errors import BuildError
 from service.errors import invalid_input, invalid_input_details
 from service.kube.client import Obj
@@ -99,6 +99,7 @@ async def apply_update(obj: Obj, patch: ClusterUpdate, resolve: Resolve, now: dt
         )
     groups = [g for g in groups if g.get("groupName") not in set(patch.remove_worker_groups)]
     added: list[WorkerGroupSpec] = []
+    templates: Mapping[str, ComputeTemplate] = {}
     for group in patch.worker_group_spec:
         existing = by_name.get(group.group_name)
         if existing is None:
@@ -120,10 +121,14 @@ async def apply_update(obj: Obj, patch: ClusterUpdate, resolve: Resolve, now: dt
         _check_bounds(group_spec)
     spec["workerGroupSpecs"] = groups
     metadata = obj.setdefault("metadata", {})
-    metadata["annotations"] = {
-        **(metadata.get("annotations") or {}),
-        UPDATE_TIMESTAMP_ANNOTATION: format_go_time(now),
-    }
+    annotations = {**(metadata.get("annotations") or {}), UPDATE_TIMESTAMP_ANNOTATION: format_go_time(now)}
+    annotations = with_template_versions(
+        annotations,
+        [(w.group_name, w.compute_template) for w in added],
+        templates if added else {},
+        removed=patch.remove_worker_groups,
+    )
+    metadata["annotations"] = annotations
     return obj
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
 
 import grpc
+import msgspec
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
@@ -135,6 +136,27 @@ class ComputeTemplateServicer(config_pb2_grpc.ComputeTemplateServiceServicer):
         async def work() -> empty_pb2.Empty:
             await self.managers.templates.delete(request_context(context), request.namespace, request.name)
             return empty_pb2.Empty()
+
+        return await call(context, work)
+
+    async def UpdateComputeTemplate(
+        self, request: config_pb2.UpdateComputeTemplateRequest, context: Context
+    ) -> config_pb2.ComputeTemplate:
+        async def work() -> config_pb2.ComputeTemplate:
+            # The extension fields are beside the template in the request; together they are the HTTP body.
+            extensions = to_struct(request, ComputeTemplate)
+            template = msgspec.structs.replace(
+                to_struct(request.compute_template, ComputeTemplate),
+                resource_version=extensions.resource_version,
+                node_selector=extensions.node_selector,
+                affinity=extensions.affinity,
+                cpu_limit=extensions.cpu_limit,
+                memory_limit=extensions.memory_limit,
+            )
+            updated = await self.managers.templates.update(
+                request_context(context), request.namespace, request.name, template
+            )
+            return to_message(updated, config_pb2.ComputeTemplate)
 
         return await call(context, work)
 

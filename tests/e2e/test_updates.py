@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from typing import Any
 
 import httpx
@@ -302,3 +303,117 @@ async def test_job_on_an_existing_cluster_is_not_suspended(api: httpx.AsyncClien
     assert (await api.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body)).status_code == 200
     refused = await api.patch(f"/apis/v1/namespaces/{namespace}/jobs/selected", json={"suspend": True})
     assert refused.status_code == 400 and "cannot be suspended" in refused.json()["message"], refused.text
+
+
+def versions_of(cr: dict[str, Any]) -> dict[str, str]:
+    raw = cr["metadata"]["annotations"]["ray.io/compute-template-versions"]
+    parsed: dict[str, str] = json.loads(raw)
+    return parsed
+
+
+AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
+async def test_template_update_applies_to_new_clusters_only(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
+    await make_template(api, namespace)
+    clusters = f"/apis/v1/namespaces/{namespace}/clusters"
+    assert (await api.post(clusters, json=payloads.cluster(namespace, "old"))).is_success
+    old = await raycluster(kube, namespace, "old")
+    first = versions_of(old)
+    assert set(first) == {"headgroup", "small-wg"} and first["headgroup"].startswith("default-template@")
+
+    url = f"{prefix}/namespaces/{namespace}/compute_templates/default-template"
+    body = {
+        **payloads.template(namespace),
+        "cpu": 3,
+        "memory": 6,
+        "cpuLimit": 4,
+        "memory_limit": 8,
+        "nodeSelector": {"pool": "big"},
+        "affinity": AFFINITY,
+    }
+    updated = await api.put(url, json=body)
+    assert updated.status_code == 200, updated.text
+    assert updated.json() == {
+        "name": "default-template",
+        "namespace": namespace,
+        "cpu": 3,
+        "memory": 6,
+        "memoryUnit": "Gi",
+    }
+    full = (await api.get(url, params={"extensions": "true"})).json()
+    assert full["nodeSelector"] == {"pool": "big"} and full["affinity"] == AFFINITY
+    assert (full["cpuLimit"], full["memoryLimit"]) == (4, 8) and full["resourceVersion"]
+
+    # The existing cluster keeps its pods' resources and its record of the version it used.
+    kept = await raycluster(kube, namespace, "old")
+    assert kept["spec"] == old["spec"] and versions_of(kept) == first
+    # A new cluster is built from the new values.
+    assert (await api.post(clusters, json=payloads.cluster(namespace, "new"))).is_success
+    new = await raycluster(kube, namespace, "new")
+    pod = new["spec"]["workerGroupSpecs"][0]["template"]["spec"]
+    assert pod["containers"][0]["resources"] == {
+        "limits": {"cpu": "4", "memory": "8Gi"},
+        "requests": {"cpu": "3", "memory": "6Gi"},
+    }
+    assert pod["nodeSelector"] == {"pool": "big"} and pod["affinity"] == AFFINITY
+    assert new["spec"]["headGroupSpec"]["template"]["spec"]["nodeSelector"] == {"pool": "big"}
+    second = versions_of(new)
+    assert second["headgroup"] == f"default-template@{full['resourceVersion']}" != first["headgroup"]
+    # A group added to the old cluster now is built from the new values; its record says so.
+    added = await api.patch(
+        f"{clusters}/old",
+        json={
+            "workerGroupSpec": [
+                {"groupName": "more", "computeTemplate": "default-template", "maxReplicas": 1}
+            ]
+        },
+    )
+    assert added.status_code == 200, added.text
+    grown = await raycluster(kube, namespace, "old")
+    assert groups_of(grown)["more"]["template"]["spec"]["nodeSelector"] == {"pool": "big"}
+    assert versions_of(grown) == {**first, "more": second["headgroup"]}
+    # The cluster's record shows the versions too.
+    (event,) = await updates(api, namespace, "old", "clusters")
+    assert "ray.io/compute-template-versions" in event["spec"]["annotations"]
+
+    (change,) = await updates(api, namespace, "default-template", "computeTemplates")
+    assert change["outcome"] == "SUCCESS"
+    assert (change["previous"]["cpu"], change["spec"]["cpu"]) == (2, 3)
+    assert "nodeSelector" not in change["previous"] and change["spec"]["nodeSelector"] == {"pool": "big"}
+
+
+async def test_template_update_refusals(api: httpx.AsyncClient, namespace: str) -> None:
+    await make_template(api, namespace)
+    url = f"/apis/v1/namespaces/{namespace}/compute_templates"
+    body = payloads.template(namespace)
+    for sent, code, text in (
+        ({**body, "cpuLimit": 1}, 3, "cpuLimit (1) is below cpu (2)"),
+        ({**body, "memoryLimit": 1}, 3, "memoryLimit (1) is below memory (4)"),
+        ({**body, "affinity": {"nodeAfinity": {}}}, 3, "unknown: nodeAfinity"),
+        ({**body, "name": "other"}, 3, "different from the name in the path"),
+        ({**body, "cpu": 0}, 3, "Cpu amount is zero"),
+        ({**body, "resourceVersion": "1"}, 10, "has changed since resourceVersion 1"),
+    ):
+        response = await api.put(f"{url}/default-template", json=sent)
+        assert response.json()["code"] == code and text in response.json()["message"], response.text
+    missing = await api.put(f"{url}/nope", json=payloads.template(namespace, "nope"))
+    assert missing.status_code == 404, missing.text
+    # Creates check the new fields too.
+    refused = await api.post(url, json={**payloads.template(namespace, "t2"), "cpuLimit": 1})
+    assert refused.status_code == 400 and "cpuLimit" in refused.json()["message"]
+    # With the version it read, a client's update goes through.
+    version = (await api.get(f"{url}/default-template", params={"extensions": "true"})).json()[
+        "resourceVersion"
+    ]
+    fresh = await api.put(f"{url}/default-template", json={**body, "cpu": 5, "resourceVersion": version})
+    assert fresh.status_code == 200 and fresh.json()["cpu"] == 5, fresh.text

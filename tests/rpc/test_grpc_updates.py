@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format
 from kubernetes_asyncio import client
 
-from service.rpc.proto_gen import cluster_pb2, job_pb2
+from service.rpc.proto_gen import cluster_pb2, config_pb2, job_pb2
 from tests.e2e import payloads
 from tests.e2e.test_clusters import make_template
 from tests.e2e.test_updates import groups_of, raycluster, rayjob, updates
@@ -132,3 +132,58 @@ async def test_update_job(
     assert stale.code() == grpc.StatusCode.ABORTED
     events = await updates(api, namespace, "test-job", "jobs")
     assert [e["outcome"] for e in events] == ["SUCCESS", "SUCCESS", "FAILURE", "FAILURE"]
+
+
+async def test_update_compute_template(
+    api: httpx.AsyncClient,
+    kube: client.ApiClient,
+    namespace: str,
+    rpc: Stubs,  # noqa: F811
+) -> None:
+    await make_template(api, namespace)
+    request = config_pb2.UpdateComputeTemplateRequest(
+        namespace=namespace, name="default-template", cpu_limit=4, node_selector={"pool": "big"}
+    )
+    json_format.ParseDict(payloads.template(namespace, cpu=3), request.compute_template)
+    json_format.ParseDict({"nodeAffinity": {}}, request.affinity)
+    updated = await rpc.templates.UpdateComputeTemplate(request)
+    assert (updated.cpu, updated.memory) == (3, 4)
+    full = (
+        await api.get(
+            f"/apis/v1/namespaces/{namespace}/compute_templates/default-template",
+            params={"extensions": "true"},
+        )
+    ).json()
+    assert (
+        full["cpuLimit"] == 4
+        and full["nodeSelector"] == {"pool": "big"}
+        and full["affinity"] == {"nodeAffinity": {}}
+    )
+    stale = await rpc_error(
+        rpc.templates.UpdateComputeTemplate(
+            config_pb2.UpdateComputeTemplateRequest(
+                namespace=namespace,
+                name="default-template",
+                resource_version="1",
+                compute_template=config_pb2.ComputeTemplate(name="default-template", cpu=1, memory=1),
+            )
+        )
+    )
+    assert stale.code() == grpc.StatusCode.ABORTED
+    low = await rpc_error(
+        rpc.templates.UpdateComputeTemplate(
+            config_pb2.UpdateComputeTemplateRequest(
+                namespace=namespace,
+                name="default-template",
+                cpu_limit=1,
+                compute_template=config_pb2.ComputeTemplate(name="default-template", cpu=2, memory=1),
+            )
+        )
+    )
+    assert low.code() == grpc.StatusCode.INVALID_ARGUMENT and "cpuLimit (1) is below cpu (2)" in low.details()
+    events = await updates(api, namespace, "default-template", "computeTemplates")
+    assert [(e["outcome"], e.get("code", 0)) for e in events] == [
+        ("SUCCESS", 0),
+        ("FAILURE", 10),
+        ("FAILURE", 3),
+    ]
