@@ -118,7 +118,7 @@ async def apply_update(obj: Obj, patch: ClusterUpdate, resolve: Resolve, now: dt
         except BuildError as exc:
             raise invalid_input_details("Failed to update a Ray cluster", str(exc), WRAP) from None
     for group_spec in groups:
-        _check_bounds(group_spec)
+        check_bounds(group_spec)
     spec["workerGroupSpecs"] = groups
     metadata = obj.setdefault("metadata", {})
     annotations = {**(metadata.get("annotations") or {}), UPDATE_TIMESTAMP_ANNOTATION: format_go_time(now)}
@@ -191,7 +191,7 @@ def _new_group(group: WorkerGroupPatch, index: int) -> WorkerGroupSpec:
     return worker
 
 
-def _check_bounds(group: Mapping[str, Any]) -> None:
+def check_bounds(group: Mapping[str, Any]) -> None:
     name = group.get("groupName", "")
     replicas = int(group.get("replicas") or 0)
     low = int(group.get("minReplicas") or 0)

@@ -75,7 +75,6 @@ CHANGES = {
     "UpdateCluster": (Resource.CLUSTERS, Action.UPDATE),
     "UpdateRayJob": (Resource.JOBS, Action.UPDATE),
     "UpdateComputeTemplate": (Resource.COMPUTE_TEMPLATES, Action.UPDATE),
-    "UpdateRayServiceConfigs": (Resource.SERVICES, Action.UPDATE),
 }
 
 

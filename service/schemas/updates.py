@@ -12,6 +12,7 @@ import msgspec
 
 from service.schemas.base import ApiStruct
 from service.schemas.common import EnvironmentVariables, Int32, SecurityContext, Volume
+from service.schemas.service import ServeDeploymentGraphSpec
 
 
 class WorkerGroupPatch(ApiStruct):
@@ -56,3 +57,25 @@ class JobUpdate(ApiStruct):
     ttl_seconds_after_finished: Int32 | None = None
     active_deadline_seconds: Int32 | None = None
     resource_version: str = ""
+
+
+class WorkerGroupReplicas(ApiStruct):
+    """Upstream's former ``WorkerGroupUpdateSpec``: new replica bounds of an existing group."""
+
+    group_name: str = ""
+    replicas: Int32 | None = None
+    min_replicas: Int32 | None = None
+    max_replicas: Int32 | None = None
+
+
+class ServiceConfigsUpdate(ApiStruct):
+    """``PATCH .../services/{name}/configs`` (upstream's former ``UpdateRayServiceBody``, 2022-11 to 2024-01):
+    scale worker groups of the service's cluster and/or replace its serve configuration."""
+
+    worker_group_update_spec: list[WorkerGroupReplicas] = msgspec.field(default_factory=list)
+    serve_deployment_graph_spec: ServeDeploymentGraphSpec | None = None
+    """Serve "V1", translated into ``serveConfigV2`` as a create translates it."""
+    serve_config_v2: str = ""
+    resource_version: str = ""
+
+    __proto_names__ = {"serve_config_v2": "serve_config_V2"}

@@ -417,3 +417,59 @@ async def test_template_update_refusals(api: httpx.AsyncClient, namespace: str) 
     ]
     fresh = await api.put(f"{url}/default-template", json={**body, "cpu": 5, "resourceVersion": version})
     assert fresh.status_code == 200 and fresh.json()["cpu"] == 5, fresh.text
+
+
+@pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
+async def test_service_configs_patch(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, prefix: str
+) -> None:
+    await make_template(api, namespace)
+    body = payloads.service(namespace)
+    assert (await api.post(f"/apis/v1/namespaces/{namespace}/services", json=body)).is_success
+    url = f"{prefix}/namespaces/{namespace}/services/test-service/configs"
+    group = body["clusterSpec"]["workerGroupSpec"][0]["groupName"]
+
+    async def rayservice() -> dict[str, Any]:
+        cr: dict[str, Any] = await custom(kube).get_namespaced_custom_object(
+            "ray.io", "v1", namespace, "rayservices", "test-service"
+        )
+        return cr
+
+    config = body["serveConfigV2"].replace("num_replicas: 1", "num_replicas: 3")
+    changed = await api.patch(
+        url, json={"serveConfigV2": config, "workerGroupUpdateSpec": [{"groupName": group, "replicas": 2}]}
+    )
+    assert changed.status_code == 200, changed.text
+    assert "num_replicas: 3" in changed.json()["serveConfigV2"]
+    cr = await rayservice()
+    assert "num_replicas: 3" in cr["spec"]["serveConfigV2"]
+    assert cr["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] == 2
+    got = (await api.get(f"{prefix}/namespaces/{namespace}/services/test-service")).json()
+    assert "num_replicas: 3" in got["serveConfigV2"]  # read-your-writes
+
+    graph = {
+        "importPath": "fruit.deployment_graph",
+        "serveConfigs": [{"deploymentName": "MangoStand", "replicas": 4}],
+    }
+    assert (await api.patch(url, json={"serveDeploymentGraphSpec": graph})).status_code == 200
+    assert "num_replicas: 4" in (await rayservice())["spec"]["serveConfigV2"]
+
+    for sent, text in (
+        ({}, "Nothing to update"),
+        ({"workerGroupUpdateSpec": [{"groupName": "nope", "replicas": 1}]}, "does not exist"),
+        ({"workerGroupUpdateSpec": [{"groupName": group, "replicas": 99}]}, "between minReplicas"),
+        ({"serveConfigV2": "a: [b"}, "not valid YAML"),
+        ({"serveConfigV2": "x", "serveDeploymentGraphSpec": graph}, "not both"),
+    ):
+        refused = await api.patch(url, json=sent)
+        assert refused.status_code == 400 and text in refused.json()["message"], refused.text
+    stale = await api.patch(url, json={"serveConfigV2": config, "resourceVersion": "1"})
+    assert stale.status_code == 409 and stale.json()["code"] == 10, stale.text
+
+    events = [
+        e for e in await updates(api, namespace, "test-service", "services") if e["outcome"] == "SUCCESS"
+    ]
+    assert len(events) == 2
+    assert "num_replicas: 1" in events[0]["previous"]["serveConfigV2"]
+    assert "num_replicas: 3" in events[0]["spec"]["serveConfigV2"]
+    assert events[1]["previousResourceVersion"] == events[0]["resourceVersion"]
