@@ -47,6 +47,8 @@ COMPUTE_IMAGE_ANNOTATION: Final = "ray.io/compute-image"
 
 CREATION_TIMESTAMP_ANNOTATION: Final = "ray.io/creation-timestamp"
 UPDATE_TIMESTAMP_ANNOTATION: Final = "ray.io/update-timestamp"
+TEMPLATE_VERSIONS_ANNOTATION: Final = "ray.io/compute-template-versions"
+"""On clusters: JSON {template name: resourceVersion of its ConfigMap} of the templates its pods were built from."""
 ENABLE_SERVE_SERVICE_ANNOTATION: Final = "ray.io/enable-serve-service"
 
 # Set by this service on every object it creates or changes: the id of the audit row of that change. After a

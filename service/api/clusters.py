@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, delete, get, post
+from litestar import Request, delete, get, patch, post
 
 from service.api.params import Continue, IncludeDeleted, Limit, include_deleted, int_param, str_param
 from service.api.paths import Namespace, RayName, ends_with_slash, is_legacy, paths, rpc
@@ -13,6 +13,7 @@ from service.errors import invalid_input
 from service.managers.clusters import ClusterManager
 from service.managers.context import Caller
 from service.schemas.cluster import Cluster, ListClustersResponse
+from service.schemas.updates import ClusterUpdate
 from service.vocabulary import Action, Resource
 
 TAGS = ["ClusterService"]
@@ -95,4 +96,24 @@ async def delete_cluster(
     return {}
 
 
-ROUTES = [create_cluster, get_cluster, list_clusters, list_all_clusters, delete_cluster]
+@patch(
+    paths("/namespaces/{namespace:str}/clusters/{name:str}"),
+    **rpc("UpdateCluster", (Resource.CLUSTERS, Action.UPDATE)),
+    dto=WireDTO[ClusterUpdate],
+    return_dto=None,
+    tags=TAGS,
+)
+async def update_cluster(
+    clusters: ClusterManager,
+    caller: Caller,
+    namespace: Namespace,
+    name: RayName,
+    data: ClusterUpdate | None = None,
+) -> Cluster:
+    """Scale worker groups (``replicas``, ``minReplicas``, ``maxReplicas`` by ``groupName``), add groups (a new
+    ``groupName`` with its ``computeTemplate``) or remove them (``removeWorkerGroups``). With ``resourceVersion``,
+    a cluster changed since is 409 (code 10, ABORTED), as is a concurrent change."""
+    return await clusters.update(caller, namespace, name, data)
+
+
+ROUTES = [create_cluster, get_cluster, list_clusters, list_all_clusters, delete_cluster, update_cluster]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, delete, get, post
+from litestar import Request, delete, get, post, put
 
 from service.api.params import Extensions, IncludeDeleted, extensions, include_deleted
 from service.api.paths import Namespace, TemplateName, ends_with_slash, is_legacy, paths, rpc
@@ -24,7 +24,17 @@ def _view(request: AnyRequest, template: ComputeTemplate, history: bool = False)
     """Upstream's message unless the caller asked for the extension fields (history answers always carry them)."""
     if history or extensions(request):
         return template
-    return msgspec.structs.replace(template, created_at="", deleted_at="", user="")
+    return msgspec.structs.replace(
+        template,
+        created_at="",
+        deleted_at="",
+        user="",
+        node_selector={},
+        affinity=None,
+        cpu_limit=0,
+        memory_limit=0,
+        resource_version="",
+    )
 
 
 @post(
@@ -113,7 +123,30 @@ async def delete_compute_template(
     return {}
 
 
+@put(
+    paths("/namespaces/{namespace:str}/compute_templates/{name:str}"),
+    **rpc("UpdateComputeTemplate", (Resource.COMPUTE_TEMPLATES, Action.UPDATE)),
+    dto=WireDTO[ComputeTemplate],
+    return_dto=None,
+    tags=TAGS,
+)
+async def update_compute_template(
+    request: AnyRequest,
+    templates: ComputeTemplateManager,
+    caller: Caller,
+    namespace: Namespace,
+    name: TemplateName,
+    data: ComputeTemplate | None = None,
+    extensions_: Extensions = None,
+) -> ComputeTemplate:
+    """Replace a compute template's values (the body as for a create). Clusters built from it keep their pods'
+    resources; clusters created (or groups added) afterwards use the new values. With ``resourceVersion``, a
+    template changed since is 409 (code 10, ABORTED), as is a concurrent change."""
+    return _view(request, await templates.update(caller, namespace, name, data))
+
+
 ROUTES = [
+    update_compute_template,
     create_compute_template,
     get_compute_template,
     list_compute_templates,

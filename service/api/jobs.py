@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, delete, get, post
+from litestar import Request, delete, get, patch, post
 
 from service.api.params import Continue, IncludeDeleted, Limit, include_deleted, int_param, str_param
 from service.api.paths import Namespace, RayName, ends_with_slash, is_legacy, paths, rpc
@@ -13,6 +13,7 @@ from service.errors import invalid_input
 from service.managers.context import Caller
 from service.managers.jobs import JobManager
 from service.schemas.job import ListRayJobsResponse, RayJob
+from service.schemas.updates import JobUpdate
 from service.vocabulary import Action, Resource
 
 TAGS = ["RayJobService"]
@@ -89,4 +90,20 @@ async def delete_job(jobs: JobManager, caller: Caller, namespace: Namespace, nam
     return {}
 
 
-ROUTES = [create_job, get_job, list_jobs, list_all_jobs, delete_job]
+@patch(
+    paths("/namespaces/{namespace:str}/jobs/{name:str}"),
+    **rpc("UpdateRayJob", (Resource.JOBS, Action.UPDATE)),
+    dto=WireDTO[JobUpdate],
+    return_dto=None,
+    tags=TAGS,
+)
+async def update_job(
+    jobs: JobManager, caller: Caller, namespace: Namespace, name: RayName, data: JobUpdate | None = None
+) -> RayJob:
+    """Suspend (``"suspend": true``) or resume (``false``) a job, or change ``shutdownAfterJobFinishes``,
+    ``ttlSecondsAfterFinished`` or ``activeDeadlineSeconds``. With ``resourceVersion``, a job changed since is 409
+    (code 10, ABORTED), as is a concurrent change."""
+    return await jobs.update(caller, namespace, name, data)
+
+
+ROUTES = [create_job, get_job, list_jobs, list_all_jobs, delete_job, update_job]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, delete, get, post, put
+from litestar import Request, delete, get, patch, post, put
 
 from service.api.params import IncludeDeleted, PageSize, PageToken, include_deleted, int_param, str_param
 from service.api.paths import Namespace, RayName, ends_with_slash, is_legacy, paths, rpc
@@ -13,6 +13,7 @@ from service.errors import invalid_input
 from service.managers.context import Caller
 from service.managers.services import ServiceManager
 from service.schemas.service import ListRayServicesResponse, RayService
+from service.schemas.updates import ServiceConfigsUpdate
 from service.vocabulary import Action, Resource
 
 TAGS = ["RayServeService"]
@@ -118,4 +119,33 @@ async def delete_service(
     return {}
 
 
-ROUTES = [create_service, update_service, get_service, list_services, list_all_services, delete_service]
+@patch(
+    paths("/namespaces/{namespace:str}/services/{name:str}/configs"),
+    **rpc("UpdateRayServiceConfigs", (Resource.SERVICES, Action.UPDATE)),
+    dto=WireDTO[ServiceConfigsUpdate],
+    return_dto=None,
+    tags=TAGS,
+)
+async def update_service_configs(
+    services: ServiceManager,
+    caller: Caller,
+    namespace: Namespace,
+    name: RayName,
+    data: ServiceConfigsUpdate | None = None,
+) -> RayService:
+    """Scale worker groups of the service's cluster (``workerGroupUpdateSpec``: ``groupName``, ``replicas``,
+    ``minReplicas``, ``maxReplicas``) and/or replace its serve configuration (``serveConfigV2``, or the seed's
+    ``serveDeploymentGraphSpec``). With ``resourceVersion``, a service changed since is 409 (code 10, ABORTED)."""
+    result: RayService = await services.update_configs(caller, namespace, name, data)
+    return result
+
+
+ROUTES = [
+    create_service,
+    update_service,
+    get_service,
+    list_services,
+    list_all_services,
+    delete_service,
+    update_service_configs,
+]

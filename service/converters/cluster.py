@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -209,6 +210,7 @@ def cluster_to_cr(
     if cluster.cluster_spec is None:
         raise BuildError("A ClusterSpec object is required. Please specify one.")
     annotations = {**cluster.annotations, vocabulary.CREATION_TIMESTAMP_ANNOTATION: format_go_time(now)}
+    annotations = with_template_versions(annotations, template_groups(cluster.cluster_spec), templates)
     serve = cluster.annotations.get(vocabulary.ENABLE_SERVE_SERVICE_ANNOTATION) == "true"
     return {
         "apiVersion": vocabulary.API_VERSION,
@@ -228,6 +230,44 @@ def cluster_to_cr(
         },
         "spec": cluster_spec_to_cr(cluster.cluster_spec, templates, cluster.version, cluster.envs, serve),
     }
+
+
+def with_template_versions(
+    annotations: Mapping[str, str],
+    groups: Sequence[tuple[str, str]],
+    templates: Mapping[str, ComputeTemplate],
+    removed: Sequence[str] = (),
+) -> dict[str, str]:
+    """``annotations`` with the template-versions annotation updated for ``groups`` (group name, template name).
+
+    Pods keep what their template said when their group was built; the annotation says, per group (the head is
+    ``headgroup``), which template and which version of it (its ConfigMap's resourceVersion): ``template@version``.
+    """
+    out = dict(annotations)
+    try:
+        known = json.loads(out.get(vocabulary.TEMPLATE_VERSIONS_ANNOTATION) or "{}")
+    except ValueError:
+        known = {}
+    versions = {str(k): str(v) for k, v in (known if isinstance(known, dict) else {}).items()}
+    for group in removed:
+        versions.pop(group, None)
+    for group, name in groups:
+        template = templates.get(name)
+        if template is not None and template.resource_version:
+            versions[group] = f"{name}@{template.resource_version}"
+    if versions:
+        out[vocabulary.TEMPLATE_VERSIONS_ANNOTATION] = json.dumps(versions, separators=(",", ":"))
+    else:
+        out.pop(vocabulary.TEMPLATE_VERSIONS_ANNOTATION, None)
+    return out
+
+
+def template_groups(spec: ClusterSpec | None) -> list[tuple[str, str]]:
+    """(group name, template name) of every group of a spec, the head as ``headgroup``."""
+    if spec is None:
+        return []
+    head = [("headgroup", spec.head_group_spec.compute_template)] if spec.head_group_spec else []
+    return head + [(w.group_name, w.compute_template) for w in spec.worker_group_spec]
 
 
 def cluster_spec_from_cr(spec: Mapping[str, Any]) -> ClusterSpec:
@@ -308,3 +348,10 @@ def cluster_from_cr(cr: Mapping[str, Any], events: Sequence[Event]) -> Cluster:
         events=list(events),
         service_endpoint=_string_map(status.get("endpoints")),
     )
+
+
+def worker_group_to_cr(
+    worker: WorkerGroupSpec, templates: Mapping[str, ComputeTemplate], version: str
+) -> dict[str, Any]:
+    """One ``workerGroupSpecs`` entry, built as a create builds it (for a group added to an existing cluster)."""
+    return _worker_group(worker, templates, version, None)

@@ -37,6 +37,15 @@ def compute_template_to_configmap(template: ComputeTemplate, namespace: str) -> 
     }
     if template.tolerations:
         data["tolerations"] = _json([_toleration_json(t) for t in template.tolerations])
+    # Extensions, only when set: a template without them is exactly upstream's.
+    if template.node_selector:
+        data["node_selector"] = _json(template.node_selector)
+    if template.affinity:
+        data["affinity"] = json.dumps(template.affinity, separators=(",", ":"), sort_keys=True)
+    if template.cpu_limit:
+        data["cpu_limit"] = str(template.cpu_limit)
+    if template.memory_limit:
+        data["memory_limit"] = str(template.memory_limit)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -67,6 +76,11 @@ def compute_template_from_configmap(cm: Mapping[str, Any]) -> ComputeTemplate:
         extended_resources=_extended_resources(data.get("extended_resources")),
         tolerations=_tolerations(data.get("tolerations")),
         created_at=api_time(metadata.get("creationTimestamp")),
+        node_selector=_string_map(data.get("node_selector")),
+        affinity=_object(data.get("affinity")),
+        cpu_limit=_uint32(data.get("cpu_limit", 0)),
+        memory_limit=_uint32(data.get("memory_limit", 0)),
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )
 
 
@@ -124,3 +138,13 @@ def _tolerations(text: Any) -> list[PodToleration]:
         for item in value
         if isinstance(item, dict)
     ]
+
+
+def _string_map(text: Any) -> dict[str, str]:
+    value = _load_json(text)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _object(text: Any) -> dict[str, Any] | None:
+    value = _load_json(text)
+    return value if isinstance(value, dict) and value else None

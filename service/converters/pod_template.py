@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -67,7 +68,12 @@ def template_resources(template: ComputeTemplate) -> dict[str, dict[str, str]]:
     if template.gpu > 0:
         amounts[template.gpu_accelerator or DEFAULT_GPU_RESOURCE] = str(template.gpu)
     amounts.update({name: str(count) for name, count in template.extended_resources.items() if count})
-    return {"limits": amounts, "requests": dict(amounts)}
+    limits = dict(amounts)
+    if template.cpu_limit:
+        limits["cpu"] = _quantity(str(template.cpu_limit), template.name)
+    if template.memory_limit:
+        limits["memory"] = _quantity(f"{template.memory_limit}{template.memory_unit}", template.name)
+    return {"limits": limits, "requests": amounts}
 
 
 def _quantity(text: str, template_name: str) -> str:
@@ -149,6 +155,10 @@ def build_pod_template(
         spec["volumes"] = pod_volumes
     if template.tolerations:
         spec["tolerations"] = [toleration_to_kube(t) for t in template.tolerations]
+    if template.node_selector:
+        spec["nodeSelector"] = dict(template.node_selector)
+    if template.affinity:
+        spec["affinity"] = copy.deepcopy(template.affinity)
     # Upstream ignores one-character values.
     if len(group.service_account) > 1:
         spec["serviceAccountName"] = group.service_account

@@ -16,6 +16,8 @@ from service.db.records import Records
 from service.errors import invalid_input_details
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError
+from service.managers.cluster_updates import apply_update
+from service.managers.context import Caller
 from service.managers.lifecycle import Lifecycle
 from service.managers.read_model import Entry, ReadModel
 from service.managers.resources import ResourceManager, T, snapshot_of
@@ -23,6 +25,7 @@ from service.managers.templates import ComputeTemplateManager
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
 from service.schemas.cluster import Cluster
 from service.schemas.common import Event
+from service.schemas.updates import ClusterUpdate
 from service.vocabulary import CLUSTER_NAME_LABEL, EVENTS, RAY_CLUSTER_KIND, RAY_CLUSTERS, Resource
 
 _OWNER_KINDS = {"RayJob", "RayService"}
@@ -83,6 +86,17 @@ class ClusterManager(RayResourceManager[Cluster]):
             return cluster_to_cr(request, namespace, templates, dt.datetime.now(dt.UTC))
         except BuildError as exc:
             raise self.build_failed(exc) from None
+
+    async def update(self, caller: Caller, namespace: str, name: str, patch: ClusterUpdate | None) -> Cluster:
+        """Scale, add or remove worker groups (see ``cluster_updates``), audited with old and new values."""
+        patch = patch or ClusterUpdate()
+
+        async def edit(obj: Obj) -> Obj:
+            return await apply_update(
+                obj, patch, lambda spec: self.templates.resolve(namespace, spec), dt.datetime.now(dt.UTC)
+            )
+
+        return await self.revise(caller, namespace, name, snapshot_of(patch), patch.resource_version, edit)
 
     def is_listed(self, obj: Obj) -> bool:
         # Clusters that the operator made for a RayJob or RayService belong to those, not to the cluster list.

@@ -11,11 +11,13 @@ from service.converters.errors import BuildError
 from service.converters.job import job_from_cr, job_to_cr
 from service.kube.client import Obj
 from service.managers.clusters import RayResourceManager
+from service.managers.context import Caller
 from service.managers.resources import snapshot_of
 from service.managers.validation import require, validate_cluster_spec
 from service.schemas.common import ClusterSpec
 from service.schemas.compute_template import ComputeTemplate
 from service.schemas.job import RayJob
+from service.schemas.updates import JobUpdate
 from service.vocabulary import RAY_JOBS, Resource
 
 
@@ -46,6 +48,16 @@ class JobManager(RayResourceManager[RayJob]):
         except BuildError as exc:
             raise self.build_failed(exc) from None
 
+    async def update(self, caller: Caller, namespace: str, name: str, patch: JobUpdate | None) -> RayJob:
+        """Suspend or resume a job, or change how long it may run and what happens when it finishes."""
+        patch = patch or JobUpdate()
+
+        async def edit(obj: Obj) -> Obj:
+            apply_job_update(obj.setdefault("spec", {}), patch)
+            return obj
+
+        return await self.revise(caller, namespace, name, snapshot_of(patch), patch.resource_version, edit)
+
     async def to_api(self, objs: Sequence[Obj]) -> list[RayJob]:
         return [job_from_cr(obj) for obj in objs]
 
@@ -68,4 +80,61 @@ class JobManager(RayResourceManager[RayJob]):
         )
 
     def snapshot(self, obj: Obj) -> dict[str, Any]:
-        return snapshot_of(job_from_cr({**obj, "status": {}}))
+        recorded = snapshot_of(job_from_cr({**obj, "status": {}}))
+        # Record fields the RayJob message does not carry, so an update's old and new values show the change.
+        spec = obj.get("spec") or {}
+        for key in ("suspend", "activeDeadlineSeconds"):
+            if spec.get(key):
+                recorded[key] = spec[key]
+        return recorded
+
+
+UPDATE_WRAP = "Validate update job request failed."
+
+
+def apply_job_update(spec: dict[str, Any], patch: JobUpdate) -> None:
+    """``spec`` (a RayJob's) with the patch applied; refuses what the operator would reject or ignore."""
+    fields = (
+        patch.suspend,
+        patch.shutdown_after_job_finishes,
+        patch.ttl_seconds_after_finished,
+        patch.active_deadline_seconds,
+    )
+    require(
+        any(value is not None for value in fields),
+        "Nothing to update: give suspend, shutdownAfterJobFinishes, ttlSecondsAfterFinished and/or "
+        "activeDeadlineSeconds.",
+        UPDATE_WRAP,
+    )
+    for field, value in (
+        ("ttlSecondsAfterFinished", patch.ttl_seconds_after_finished),
+        ("activeDeadlineSeconds", patch.active_deadline_seconds),
+    ):
+        require(
+            value is None or value >= 0,
+            f"{field} can not be negative ({value}). Please specify a valid value (0 removes it).",
+            UPDATE_WRAP,
+        )
+    if patch.suspend is not None:
+        require(
+            not (patch.suspend and spec.get("clusterSelector")),
+            "A job that runs on an existing cluster (clusterSelector) cannot be suspended: only a job with its "
+            "own cluster (clusterSpec) can.",
+            UPDATE_WRAP,
+        )
+        spec["suspend"] = patch.suspend
+    if patch.shutdown_after_job_finishes is not None:
+        spec["shutdownAfterJobFinishes"] = patch.shutdown_after_job_finishes
+    if patch.ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = patch.ttl_seconds_after_finished
+    if patch.active_deadline_seconds is not None:
+        if patch.active_deadline_seconds:
+            spec["activeDeadlineSeconds"] = patch.active_deadline_seconds
+        else:
+            spec.pop("activeDeadlineSeconds", None)
+    require(
+        not (spec.get("ttlSecondsAfterFinished") and not spec.get("shutdownAfterJobFinishes")),
+        "ttlSecondsAfterFinished needs shutdownAfterJobFinishes: true (the operator deletes the cluster only "
+        "then). Set both, or set ttlSecondsAfterFinished to 0.",
+        UPDATE_WRAP,
+    )

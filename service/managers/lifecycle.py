@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import msgspec
+
 from service.db.models import ResourceRow
 from service.db.records import Change, Observed, Records
 from service.errors import ApiError, OutcomeUnknownError, UnavailableError
@@ -50,6 +52,8 @@ class Write:
     send: Callable[[int], Awaitable[Obj]] | None = None
     """A change made elsewhere than in Kubernetes (a job submitted to a Ray dashboard): called with the intent id
     instead of the Kubernetes call. It raises ``ApiError`` when refused; the row then settles as that failure."""
+    spec: dict[str, Any] | None = None
+    """Update: the new value to record, when only preparing the change knows it (a patch of a few fields)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +92,9 @@ class Lifecycle:
             await self._refused(change, exc)
             raise
         try:
+            recorded = change if write.spec is None else msgspec.structs.replace(change, spec=write.spec)
             intent_id = await self.records.announce(
-                change,
+                recorded,
                 uid=write.uid,
                 previous_resource_version=write.previous_resource_version,
                 previous=write.previous,

@@ -11,8 +11,9 @@ import asyncio
 import base64
 import binascii
 import builtins
+import copy
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
@@ -247,6 +248,63 @@ class ResourceManager(Generic[T]):
                 f"read it again and retry: {exc.message}"
             )
         return api_error(exc, self.texts.delete_failed.format(name=name))
+
+    # -- updates: a change of some fields of an existing object ---------------------------------------------
+
+    async def revise(
+        self,
+        caller: Caller,
+        namespace: str,
+        name: str,
+        request: dict[str, Any] | None,
+        resource_version: str,
+        edit: Callable[[Obj], Awaitable[Obj]],
+    ) -> T:
+        """Change the object by ``edit`` (given a copy of it, returning the new object), with optimistic concurrency.
+
+        ``resource_version``, when given, must be the object's current one; either way the replace carries the
+        version that was read, so a change by someone else in between makes this one fail with ABORTED. The
+        audit row keeps the request, the previous value and the new one (both in API form).
+        """
+        change = self.change(Action.UPDATE, caller, namespace, name, "", request)
+        wrap = f"Update {self.texts.kind.lower()} failed."
+
+        async def prepare() -> Write:
+            self.check_path(namespace, name)
+            existing = await self.fetch(namespace, name, wrap)
+            current = str((existing.get("metadata") or {}).get("resourceVersion") or "")
+            if resource_version and resource_version != current:
+                raise AbortedError(
+                    f"{self.texts.crd_kind} {namespace}/{name} has changed since resourceVersion "
+                    f"{resource_version} (it is now {current}): read it again and retry"
+                )
+            body = await edit(copy.deepcopy(existing))
+            body = {**body, "metadata": {**(body.get("metadata") or {}), "resourceVersion": current}}
+            return Write(
+                verb="update",
+                kind=self.kind,
+                namespace=namespace,
+                name=name,
+                body=body,
+                previous_resource_version=current,
+                previous=self.snapshot(existing),
+                spec=self.snapshot(body),
+                explain=lambda exc: self.revise_error(exc, namespace, name, wrap),
+            )
+
+        applied = await self.lifecycle.run(change, prepare)
+        self.remember(applied)
+        return await self.answer(applied, caller.user_for(""))
+
+    def revise_error(self, exc: KubeError, namespace: str, name: str, wrap: str) -> ApiError:
+        if isinstance(exc, KubeConflictError):
+            return AbortedError(
+                f"{self.texts.crd_kind} {namespace}/{name} was changed by someone else while this update was "
+                f"applied; read it again and retry: {exc.message}"
+            )
+        if isinstance(exc, KubeNotFoundError):
+            return not_found(f"{self.texts.kind} {name} not found", wrap, exc.message)
+        return api_error(exc, wrap)
 
     # -- reads ------------------------------------------------------------------------------------------------
 

@@ -8,13 +8,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+import yaml
 
+from service import names
+from service.converters.cluster import format_go_time
 from service.converters.errors import BuildError
 from service.converters.events import event_from_kube
-from service.converters.service import service_from_cr, service_to_cr, service_update_cr
+from service.converters.service import (
+    serve_graph_to_config_v2,
+    service_from_cr,
+    service_to_cr,
+    service_update_cr,
+)
 from service.errors import AbortedError, ApiError, invalid_input, invalid_input_details, not_found
 from service.kube.client import Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
+from service.managers.cluster_updates import check_bounds
 from service.managers.clusters import RayResourceManager, events_by_object
 from service.managers.context import Caller
 from service.managers.kube_errors import api_error
@@ -25,11 +34,13 @@ from service.managers.texts import SERVICE_BODY_EMPTY, UPDATE_NAME_EMPTY
 from service.managers.validation import require, validate_cluster_spec, validate_namespace
 from service.schemas.common import Event
 from service.schemas.service import RayService
+from service.schemas.updates import ServiceConfigsUpdate
 from service.vocabulary import (
     RAY_CLUSTER_KIND,
     RAY_CLUSTERS,
     RAY_SERVICE_KIND,
     RAY_SERVICES,
+    UPDATE_TIMESTAMP_ANNOTATION,
     Action,
     Resource,
 )
@@ -107,6 +118,26 @@ class ServiceManager(RayResourceManager[RayService]):
         applied = await self.lifecycle.run(change, prepare)
         self.remember(applied)
         result: RayService = await self.answer(applied, user)
+        return result
+
+    async def update_configs(
+        self, caller: Caller, namespace: str, name: str, patch: ServiceConfigsUpdate | None
+    ) -> RayService:
+        """Scale worker groups of the service's cluster and/or replace its serve configuration."""
+        patch = patch or ServiceConfigsUpdate()
+
+        async def edit(obj: Obj) -> Obj:
+            apply_configs_update(obj.setdefault("spec", {}), patch)
+            metadata = obj.setdefault("metadata", {})
+            metadata["annotations"] = {
+                **(metadata.get("annotations") or {}),
+                UPDATE_TIMESTAMP_ANNOTATION: format_go_time(dt.datetime.now(dt.UTC)),
+            }
+            return obj
+
+        result: RayService = await self.revise(
+            caller, namespace, name, snapshot_of(patch), patch.resource_version, edit
+        )
         return result
 
     def update_error(self, exc: KubeError, namespace: str, name: str) -> ApiError:
@@ -209,3 +240,69 @@ class ServiceManager(RayResourceManager[RayService]):
 
 def _active_cluster_name(obj: Obj) -> str:
     return str(((obj.get("status") or {}).get("activeServiceStatus") or {}).get("rayClusterName") or "")
+
+
+CONFIGS_WRAP = "Validate update service configs request failed."
+
+
+def apply_configs_update(spec: dict[str, Any], patch: ServiceConfigsUpdate) -> None:
+    """A RayService ``spec`` with new worker replica bounds and/or serve configuration."""
+    require(
+        bool(patch.worker_group_update_spec or patch.serve_config_v2 or patch.serve_deployment_graph_spec),
+        "Nothing to update: give workerGroupUpdateSpec (groups to scale, by groupName), serveConfigV2 or "
+        "serveDeploymentGraphSpec.",
+        CONFIGS_WRAP,
+    )
+    require(
+        not (patch.serve_config_v2 and patch.serve_deployment_graph_spec is not None),
+        "Give either serveConfigV2 or serveDeploymentGraphSpec (which is translated into serveConfigV2), not both.",
+        CONFIGS_WRAP,
+    )
+    config = patch.serve_config_v2
+    if patch.serve_deployment_graph_spec is not None:
+        try:
+            config = serve_graph_to_config_v2(patch.serve_deployment_graph_spec)
+        except BuildError as exc:
+            raise invalid_input_details("Failed to update a Ray Service", str(exc), CONFIGS_WRAP) from None
+    if config:
+        try:
+            parsed = yaml.safe_load(config)
+        except yaml.YAMLError as exc:
+            raise invalid_input(f"serveConfigV2 is not valid YAML: {exc}", CONFIGS_WRAP) from None
+        require(
+            isinstance(parsed, dict),
+            "serveConfigV2 must be a YAML mapping (with applications).",
+            CONFIGS_WRAP,
+        )
+        spec["serveConfigV2"] = config
+    cluster = spec.setdefault("rayClusterConfig", {})
+    groups = {str(g.get("groupName") or ""): g for g in cluster.get("workerGroupSpecs") or []}
+    seen: set[str] = set()
+    for update in patch.worker_group_update_spec:
+        require(
+            update.group_name in groups,
+            f"Worker group {names.shown(update.group_name)} does not exist in the service's cluster (its worker "
+            f"groups: {', '.join(groups) or 'none'}): scale only existing groups.",
+            CONFIGS_WRAP,
+        )
+        require(
+            update.group_name not in seen,
+            f"Worker group {update.group_name} is given twice in workerGroupUpdateSpec: give each group once.",
+            CONFIGS_WRAP,
+        )
+        seen.add(update.group_name)
+        group = groups[update.group_name]
+        for value, key in (
+            (update.replicas, "replicas"),
+            (update.min_replicas, "minReplicas"),
+            (update.max_replicas, "maxReplicas"),
+        ):
+            if value is None:
+                continue
+            require(
+                value >= 0,
+                f"Worker group {update.group_name}: {key} can not be negative ({value}). Please specify a valid value.",
+                CONFIGS_WRAP,
+            )
+            group[key] = value
+        check_bounds(group)

@@ -14,13 +14,20 @@ from service.converters.errors import BuildError
 from service.errors import ApiError, FailedPreconditionError, InvalidInputError, already_exists
 from service.kube.client import Obj
 from service.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
+from service.managers.context import Caller
 from service.managers.kube_errors import api_error
 from service.managers.read_model import forbidden
 from service.managers.resources import ResourceManager
 from service.managers.validation import require, validate_namespace
 from service.schemas.common import ClusterSpec
 from service.schemas.compute_template import ComputeTemplate
-from service.vocabulary import COMPUTE_TEMPLATE_SELECTOR, CONFIGMAPS, Resource
+from service.vocabulary import (
+    COMPUTE_TEMPLATE_CONFIG_TYPE,
+    COMPUTE_TEMPLATE_SELECTOR,
+    CONFIG_TYPE_LABEL,
+    CONFIGMAPS,
+    Resource,
+)
 
 
 class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
@@ -37,6 +44,7 @@ class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
         self.check_name(message.name, wrap)
         require(message.cpu != 0, "Cpu amount is zero. Please specify a valid value.", wrap)
         require(message.memory != 0, "Memory amount is zero. Please specify a valid value.", wrap)
+        check_extensions(message, wrap)
         try:
             return compute_template_to_configmap(message, namespace)
         except BuildError as exc:
@@ -44,6 +52,39 @@ class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
                 f"Failed to convert compute runtime ({namespace}/{message.name}): {exc}. "
                 "Use a Kubernetes quantity suffix such as Gi, Mi or G in memoryUnit."
             ) from None
+
+    async def update(
+        self, caller: Caller, namespace: str, name: str, message: ComputeTemplate | None
+    ) -> ComputeTemplate:
+        """Replace a template's values. Clusters built from it keep their pods' resources; new ones get these."""
+        message = message or ComputeTemplate()
+
+        async def edit(existing: Obj) -> Obj:
+            wrap = "Validate update compute template request failed."
+            require(
+                message.name in ("", name),
+                f"The name in the request ({message.name}) is different from the name in the path ({name}).",
+                wrap,
+            )
+            labels = (existing.get("metadata") or {}).get("labels") or {}
+            if labels.get(CONFIG_TYPE_LABEL) != COMPUTE_TEMPLATE_CONFIG_TYPE:
+                raise FailedPreconditionError(
+                    f"ConfigMap {namespace}/{name} is not a compute template (it lacks the label "
+                    f"{CONFIG_TYPE_LABEL}={COMPUTE_TEMPLATE_CONFIG_TYPE}): only templates can be updated here"
+                )
+            request = msgspec.structs.replace(
+                message, name=name, namespace=message.namespace or namespace, resource_version=""
+            )
+            built = await self.build(namespace, request, "", False)
+            metadata = existing.get("metadata") or {}
+            built["metadata"] = {
+                **metadata,
+                "labels": {**(metadata.get("labels") or {}), **built["metadata"]["labels"]},
+            }
+            return built
+
+        spec = msgspec.to_builtins(message)
+        return await self.revise(caller, namespace, name, spec, message.resource_version, edit)
 
     def create_error(self, exc: KubeError, namespace: str, name: str) -> ApiError:
         if isinstance(exc, KubeConflictError) and exc.already_exists:
@@ -64,7 +105,9 @@ class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
 
     def snapshot(self, obj: Obj) -> dict[str, Any]:
         item = compute_template_from_configmap(obj)
-        return msgspec.to_builtins(msgspec.structs.replace(item, created_at=""))  # type: ignore[no-any-return]
+        return msgspec.to_builtins(  # type: ignore[no-any-return]
+            msgspec.structs.replace(item, created_at="", resource_version="")
+        )
 
     def listed(self, objs: list[Obj]) -> list[Obj]:
         return sorted(
@@ -110,3 +153,36 @@ def _template_names(spec: ClusterSpec | None) -> Iterable[str]:
     for worker in spec.worker_group_spec:
         if worker.compute_template:
             yield worker.compute_template
+
+
+_AFFINITY_KINDS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
+
+
+def check_extensions(template: ComputeTemplate, wrap: str) -> None:
+    """The fields beyond upstream: limits at least the requests, an affinity Kubernetes can read."""
+    require(
+        not template.cpu_limit or template.cpu_limit >= template.cpu,
+        f"cpuLimit ({template.cpu_limit}) is below cpu ({template.cpu}): a limit cannot be less than the request. "
+        "Please specify a valid value (0: the limit equals cpu).",
+        wrap,
+    )
+    require(
+        not template.memory_limit or template.memory_limit >= template.memory,
+        f"memoryLimit ({template.memory_limit}) is below memory ({template.memory}): a limit cannot be less than "
+        "the request. Please specify a valid value (0: the limit equals memory).",
+        wrap,
+    )
+    if template.affinity is not None:
+        unknown = sorted(set(template.affinity) - set(_AFFINITY_KINDS))
+        require(
+            not unknown and all(isinstance(v, dict) for v in template.affinity.values()),
+            f"affinity must be a Kubernetes Affinity: an object of {', '.join(_AFFINITY_KINDS)} objects"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
+            wrap,
+        )
+    for key in template.node_selector:
+        require(
+            bool(key) and len(key) <= names.SUBDOMAIN_MAX,
+            f"nodeSelector key {names.shown(key)} is not a valid label key. Please specify a valid value.",
+            wrap,
+        )

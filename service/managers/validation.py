@@ -11,7 +11,7 @@ from collections.abc import Callable
 from service import names
 from service.errors import invalid_input
 from service.managers.texts import NAMESPACE_EMPTY
-from service.schemas.common import ClusterSpec
+from service.schemas.common import ClusterSpec, WorkerGroupSpec
 
 _PULL_POLICIES = ("", "Always", "IfNotPresent")
 # What the operator starts a head with when nothing is given; the seed's examples send `{}`.
@@ -74,39 +74,44 @@ def validate_cluster_spec(spec: ClusterSpec | None, wrap: str, *, legacy: bool =
         wrap,
     )
     for index, worker in enumerate(spec.worker_group_spec):
-        prefix = f"WorkerNodeSpec {index}"
-        require(bool(worker.group_name), f"{prefix} group name is empty. Please specify a valid value.", wrap)
-        require(
-            bool(worker.compute_template),
-            f"{prefix} compute template is empty. Please specify a valid value.",
-            wrap,
-        )
-        require(
-            worker.max_replicas != 0,
-            f"{prefix} MaxReplicas can not be 0. Please specify a valid value.",
-            wrap,
-        )
-        require(
-            worker.min_replicas <= worker.max_replicas,
-            f"{prefix} MinReplica > MaxReplicas. Please specify a valid value.",
-            wrap,
-        )
-        # Beyond upstream, which sends these to Kubernetes as they are.
-        for field, value in (
-            ("Replicas", worker.replicas),
-            ("MinReplicas", worker.min_replicas),
-            ("MaxReplicas", worker.max_replicas),
-        ):
-            require(value >= 0, f"{prefix} {field} can not be negative. Please specify a valid value.", wrap)
-        require(
-            worker.min_replicas <= worker.replicas <= worker.max_replicas,
-            f"{prefix} Replicas must be between MinReplicas ({worker.min_replicas}) and MaxReplicas "
-            f"({worker.max_replicas}), got {worker.replicas}. Please specify a valid value.",
-            wrap,
-        )
-        require(
-            worker.image_pull_policy in _PULL_POLICIES,
-            "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent",
-            wrap,
-        )
+        validate_worker_group(index, worker, wrap)
     return spec
+
+
+def validate_worker_group(index: int, worker: WorkerGroupSpec, wrap: str) -> None:
+    """Upstream's rules for worker group ``index`` (0-based), then replica bounds and the pull policy."""
+    prefix = f"WorkerNodeSpec {index}"
+    require(bool(worker.group_name), f"{prefix} group name is empty. Please specify a valid value.", wrap)
+    require(
+        bool(worker.compute_template),
+        f"{prefix} compute template is empty. Please specify a valid value.",
+        wrap,
+    )
+    require(
+        worker.max_replicas != 0,
+        f"{prefix} MaxReplicas can not be 0. Please specify a valid value.",
+        wrap,
+    )
+    require(
+        worker.min_replicas <= worker.max_replicas,
+        f"{prefix} MinReplica > MaxReplicas. Please specify a valid value.",
+        wrap,
+    )
+    # Beyond upstream, which sends these to Kubernetes as they are.
+    for field, value in (
+        ("Replicas", worker.replicas),
+        ("MinReplicas", worker.min_replicas),
+        ("MaxReplicas", worker.max_replicas),
+    ):
+        require(value >= 0, f"{prefix} {field} can not be negative. Please specify a valid value.", wrap)
+    require(
+        worker.min_replicas <= worker.replicas <= worker.max_replicas,
+        f"{prefix} Replicas must be between MinReplicas ({worker.min_replicas}) and MaxReplicas "
+        f"({worker.max_replicas}), got {worker.replicas}. Please specify a valid value.",
+        wrap,
+    )
+    require(
+        worker.image_pull_policy in _PULL_POLICIES,
+        "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent",
+        wrap,
+    )

@@ -75,6 +75,10 @@ CHANGES = {
     "CreateRayService": (Resource.SERVICES, Action.CREATE),
     "UpdateRayService": (Resource.SERVICES, Action.UPDATE),
     "DeleteRayService": (Resource.SERVICES, Action.DELETE),
+    # Partial updates (beyond upstream).
+    "UpdateCluster": (Resource.CLUSTERS, Action.UPDATE),
+    "UpdateRayJob": (Resource.JOBS, Action.UPDATE),
+    "UpdateComputeTemplate": (Resource.COMPUTE_TEMPLATES, Action.UPDATE),
 }
 # Job submissions share a method name with RayJobService (DeleteRayJob): looked up by full method first.
 _SUBMISSIONS = "/proto.RayJobSubmissionService/"

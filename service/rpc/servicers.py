@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
 
 import grpc
+import msgspec
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
@@ -36,6 +37,7 @@ from service.schemas.compute_template import ComputeTemplate, ListComputeTemplat
 from service.schemas.job import ListRayJobsResponse, RayJob
 from service.schemas.job_submission import RayJobSubmission
 from service.schemas.service import ListRayServicesResponse, RayService
+from service.schemas.updates import ClusterUpdate, JobUpdate
 
 if TYPE_CHECKING:
     from service.managers.registry import Managers
@@ -140,6 +142,27 @@ class ComputeTemplateServicer(config_pb2_grpc.ComputeTemplateServiceServicer):
 
         return await call(context, work)
 
+    async def UpdateComputeTemplate(
+        self, request: config_pb2.UpdateComputeTemplateRequest, context: Context
+    ) -> config_pb2.ComputeTemplate:
+        async def work() -> config_pb2.ComputeTemplate:
+            # The extension fields are beside the template in the request; together they are the HTTP body.
+            extensions = to_struct(request, ComputeTemplate)
+            template = msgspec.structs.replace(
+                to_struct(request.compute_template, ComputeTemplate),
+                resource_version=extensions.resource_version,
+                node_selector=extensions.node_selector,
+                affinity=extensions.affinity,
+                cpu_limit=extensions.cpu_limit,
+                memory_limit=extensions.memory_limit,
+            )
+            updated = await self.managers.templates.update(
+                request_context(context), request.namespace, request.name, template
+            )
+            return to_message(updated, config_pb2.ComputeTemplate)
+
+        return await call(context, work)
+
 
 class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
     def __init__(self, managers: Managers) -> None:
@@ -214,6 +237,18 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
 
         return await call(context, work)
 
+    async def UpdateCluster(
+        self, request: cluster_pb2.UpdateClusterRequest, context: Context
+    ) -> cluster_pb2.Cluster:
+        async def work() -> cluster_pb2.Cluster:
+            patch = to_struct(request, ClusterUpdate)
+            updated = await self.managers.clusters.update(
+                request_context(context), request.namespace, request.name, patch
+            )
+            return to_message(updated, cluster_pb2.Cluster)
+
+        return await call(context, work)
+
 
 class RayJobServicer(job_pb2_grpc.RayJobServiceServicer):
     def __init__(self, managers: Managers) -> None:
@@ -259,6 +294,16 @@ class RayJobServicer(job_pb2_grpc.RayJobServiceServicer):
         async def work() -> empty_pb2.Empty:
             await self.managers.jobs.delete(request_context(context), request.namespace, request.name)
             return empty_pb2.Empty()
+
+        return await call(context, work)
+
+    async def UpdateRayJob(self, request: job_pb2.UpdateRayJobRequest, context: Context) -> job_pb2.RayJob:
+        async def work() -> job_pb2.RayJob:
+            patch = to_struct(request, JobUpdate)
+            updated = await self.managers.jobs.update(
+                request_context(context), request.namespace, request.name, patch
+            )
+            return to_message(updated, job_pb2.RayJob)
 
         return await call(context, work)
 

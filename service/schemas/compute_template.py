@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from service.schemas.base import ApiStruct
@@ -29,6 +31,16 @@ class ComputeTemplate(ApiStruct):
     created_at: str = ""
     deleted_at: str = ""
     user: str = ""
+    # Extensions: placement and limits applied to the pods of clusters built from the template, and the
+    # template's version (its ConfigMap's resourceVersion; on a PUT, the version being replaced).
+    node_selector: dict[str, str] = msgspec.field(default_factory=dict)
+    affinity: dict[str, Any] | None = None
+    """A Kubernetes ``Affinity`` (``nodeAffinity``, ``podAffinity``, ``podAntiAffinity``), as in a pod spec."""
+    cpu_limit: UInt32 = 0
+    """Whole CPUs; 0: the limit equals ``cpu``."""
+    memory_limit: UInt32 = 0
+    """In ``memoryUnit``; 0: the limit equals ``memory``."""
+    resource_version: str = ""
 
 
 class ListComputeTemplatesResponse(ApiStruct):

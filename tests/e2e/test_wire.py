@@ -28,7 +28,7 @@ async def test_unknown_paths_are_json_404(api: httpx.AsyncClient) -> None:
 
 async def test_wrong_method_is_405_unimplemented(api: httpx.AsyncClient, namespace: str) -> None:
     for method, path in (
-        ("PATCH", f"/apis/v1/namespaces/{namespace}/clusters/x"),
+        ("PATCH", f"/apis/v1/namespaces/{namespace}/services/x"),
         ("PUT", f"/apis/v1/namespaces/{namespace}/clusters/x"),
         ("POST", "/apis/v1/clusters"),
     ):

@@ -472,6 +472,9 @@ def normalised(data: dict[str, Any], namespace: str) -> dict[str, Any]:
     result: dict[str, Any] = _renamed(data, namespace, "<ns>")
     result.pop("createdAt", None)
     result.get("annotations", {}).pop("ray.io/creation-timestamp", None)
+    result.get("annotations", {}).pop(
+        "ray.io/compute-template-versions", None
+    )  # each namespace's own template
     return result
 
 

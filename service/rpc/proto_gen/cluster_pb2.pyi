@@ -415,3 +415,72 @@ class ClusterEvent(_message.Message):
     type: str
     count: int
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., type: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class WorkerGroupUpdate(_message.Message):
+    __slots__ = ("group_name", "replicas", "min_replicas", "max_replicas", "compute_template", "image", "ray_start_params", "volumes", "service_account", "image_pull_secret", "environment", "annotations", "labels", "imagePullPolicy", "security_context")
+    class RayStartParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class AnnotationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MIN_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    RAY_START_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_PULL_SECRET_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    IMAGEPULLPOLICY_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    group_name: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+    compute_template: str
+    image: str
+    ray_start_params: _containers.ScalarMap[str, str]
+    volumes: _containers.RepeatedCompositeFieldContainer[Volume]
+    service_account: str
+    image_pull_secret: str
+    environment: EnvironmentVariables
+    annotations: _containers.ScalarMap[str, str]
+    labels: _containers.ScalarMap[str, str]
+    imagePullPolicy: str
+    security_context: SecurityContext
+    def __init__(self, group_name: _Optional[str] = ..., replicas: _Optional[int] = ..., min_replicas: _Optional[int] = ..., max_replicas: _Optional[int] = ..., compute_template: _Optional[str] = ..., image: _Optional[str] = ..., ray_start_params: _Optional[_Mapping[str, str]] = ..., volumes: _Optional[_Iterable[_Union[Volume, _Mapping]]] = ..., service_account: _Optional[str] = ..., image_pull_secret: _Optional[str] = ..., environment: _Optional[_Union[EnvironmentVariables, _Mapping]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., imagePullPolicy: _Optional[str] = ..., security_context: _Optional[_Union[SecurityContext, _Mapping]] = ...) -> None: ...
+
+class UpdateClusterRequest(_message.Message):
+    __slots__ = ("name", "namespace", "worker_group_spec", "remove_worker_groups", "resource_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    WORKER_GROUP_SPEC_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_WORKER_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    namespace: str
+    worker_group_spec: _containers.RepeatedCompositeFieldContainer[WorkerGroupUpdate]
+    remove_worker_groups: _containers.RepeatedScalarFieldContainer[str]
+    resource_version: str
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., worker_group_spec: _Optional[_Iterable[_Union[WorkerGroupUpdate, _Mapping]]] = ..., remove_worker_groups: _Optional[_Iterable[str]] = ..., resource_version: _Optional[str] = ...) -> None: ...

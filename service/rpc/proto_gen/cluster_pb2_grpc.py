@@ -62,6 +62,11 @@ class ClusterServiceStub:
                 request_serializer=cluster__pb2.DeleteClusterRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UpdateCluster = channel.unary_unary(
+                '/proto.ClusterService/UpdateCluster',
+                request_serializer=cluster__pb2.UpdateClusterRequest.SerializeToString,
+                response_deserializer=cluster__pb2.Cluster.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -103,6 +108,14 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCluster(self, request, context):
+        """Beyond upstream: scale, add or remove worker groups
+        (REST: PATCH /apis/v1/namespaces/{namespace}/clusters/{name}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +143,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.DeleteCluster,
                     request_deserializer=cluster__pb2.DeleteClusterRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCluster,
+                    request_deserializer=cluster__pb2.UpdateClusterRequest.FromString,
+                    response_serializer=cluster__pb2.Cluster.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +286,33 @@ class ClusterService:
             '/proto.ClusterService/DeleteCluster',
             cluster__pb2.DeleteClusterRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.ClusterService/UpdateCluster',
+            cluster__pb2.UpdateClusterRequest.SerializeToString,
+            cluster__pb2.Cluster.FromString,
             options,
             channel_credentials,
             insecure,

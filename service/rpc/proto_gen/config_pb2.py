@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63onfig.proto\x12\x05proto\x1a\x1bgoogle/protobuf/empty.proto\"c\n\x1c\x43reateComputeTemplateRequest\x12\x30\n\x10\x63ompute_template\x18\x01 \x01(\x0b\x32\x16.proto.ComputeTemplate\x12\x11\n\tnamespace\x18\x02 \x01(\t\"<\n\x19GetComputeTemplateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\"0\n\x1bListComputeTemplatesRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"Q\n\x1cListComputeTemplatesResponse\x12\x31\n\x11\x63ompute_templates\x18\x01 \x03(\x0b\x32\x16.proto.ComputeTemplate\" \n\x1eListAllComputeTemplatesRequest\"T\n\x1fListAllComputeTemplatesResponse\x12\x31\n\x11\x63ompute_templates\x18\x01 \x03(\x0b\x32\x16.proto.ComputeTemplate\"?\n\x1c\x44\x65leteComputeTemplateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\"M\n\rPodToleration\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"\xba\x02\n\x0f\x43omputeTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0b\n\x03\x63pu\x18\x03 \x01(\r\x12\x0e\n\x06memory\x18\x04 \x01(\r\x12\x0b\n\x03gpu\x18\x05 \x01(\r\x12\x17\n\x0fgpu_accelerator\x18\x06 \x01(\t\x12)\n\x0btolerations\x18\x07 \x03(\x0b\x32\x14.proto.PodToleration\x12I\n\x12\x65xtended_resources\x18\x08 \x03(\x0b\x32-.proto.ComputeTemplate.ExtendedResourcesEntry\x12\x13\n\x0bmemory_unit\x18\t \x01(\t\x1a\x38\n\x16\x45xtendedResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xdf\x03\n\x16\x43omputeTemplateService\x12T\n\x15\x43reateComputeTemplate\x12#.proto.CreateComputeTemplateRequest\x1a\x16.proto.ComputeTemplate\x12N\n\x12GetComputeTemplate\x12 .proto.GetComputeTemplateRequest\x1a\x16.proto.ComputeTemplate\x12_\n\x14ListComputeTemplates\x12\".proto.ListComputeTemplatesRequest\x1a#.proto.ListComputeTemplatesResponse\x12h\n\x17ListAllComputeTemplates\x12%.proto.ListAllComputeTemplatesRequest\x1a&.proto.ListAllComputeTemplatesResponse\x12T\n\x15\x44\x65leteComputeTemplate\x12#.proto.DeleteComputeTemplateRequest\x1a\x16.google.protobuf.EmptyB0Z.github.com/ray-project/kuberay/proto/go_clientb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63onfig.proto\x12\x05proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\"c\n\x1c\x43reateComputeTemplateRequest\x12\x30\n\x10\x63ompute_template\x18\x01 \x01(\x0b\x32\x16.proto.ComputeTemplate\x12\x11\n\tnamespace\x18\x02 \x01(\t\"<\n\x19GetComputeTemplateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\"0\n\x1bListComputeTemplatesRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"Q\n\x1cListComputeTemplatesResponse\x12\x31\n\x11\x63ompute_templates\x18\x01 \x03(\x0b\x32\x16.proto.ComputeTemplate\" \n\x1eListAllComputeTemplatesRequest\"T\n\x1fListAllComputeTemplatesResponse\x12\x31\n\x11\x63ompute_templates\x18\x01 \x03(\x0b\x32\x16.proto.ComputeTemplate\"?\n\x1c\x44\x65leteComputeTemplateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\"M\n\rPodToleration\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"\xba\x02\n\x0f\x43omputeTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0b\n\x03\x63pu\x18\x03 \x01(\r\x12\x0e\n\x06memory\x18\x04 \x01(\r\x12\x0b\n\x03gpu\x18\x05 \x01(\r\x12\x17\n\x0fgpu_accelerator\x18\x06 \x01(\t\x12)\n\x0btolerations\x18\x07 \x03(\x0b\x32\x14.proto.PodToleration\x12I\n\x12\x65xtended_resources\x18\x08 \x03(\x0b\x32-.proto.ComputeTemplate.ExtendedResourcesEntry\x12\x13\n\x0bmemory_unit\x18\t \x01(\t\x1a\x38\n\x16\x45xtendedResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"\xe2\x02\n\x1cUpdateComputeTemplateRequest\x12\x30\n\x10\x63ompute_template\x18\x01 \x01(\x0b\x32\x16.proto.ComputeTemplate\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12L\n\rnode_selector\x18\x05 \x03(\x0b\x32\x35.proto.UpdateComputeTemplateRequest.NodeSelectorEntry\x12)\n\x08\x61\x66\x66inity\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tcpu_limit\x18\x07 \x01(\r\x12\x14\n\x0cmemory_limit\x18\x08 \x01(\r\x1a\x33\n\x11NodeSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xb5\x04\n\x16\x43omputeTemplateService\x12T\n\x15\x43reateComputeTemplate\x12#.proto.CreateComputeTemplateRequest\x1a\x16.proto.ComputeTemplate\x12N\n\x12GetComputeTemplate\x12 .proto.GetComputeTemplateRequest\x1a\x16.proto.ComputeTemplate\x12_\n\x14ListComputeTemplates\x12\".proto.ListComputeTemplatesRequest\x1a#.proto.ListComputeTemplatesResponse\x12h\n\x17ListAllComputeTemplates\x12%.proto.ListAllComputeTemplatesRequest\x1a&.proto.ListAllComputeTemplatesResponse\x12T\n\x15\x44\x65leteComputeTemplate\x12#.proto.DeleteComputeTemplateRequest\x1a\x16.google.protobuf.Empty\x12T\n\x15UpdateComputeTemplate\x12#.proto.UpdateComputeTemplateRequest\x1a\x16.proto.ComputeTemplateB0Z.github.com/ray-project/kuberay/proto/go_clientb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,26 +37,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z.github.com/ray-project/kuberay/proto/go_client'
   _globals['_COMPUTETEMPLATE_EXTENDEDRESOURCESENTRY']._loaded_options = None
   _globals['_COMPUTETEMPLATE_EXTENDEDRESOURCESENTRY']._serialized_options = b'8\001'
-  _globals['_CREATECOMPUTETEMPLATEREQUEST']._serialized_start=52
-  _globals['_CREATECOMPUTETEMPLATEREQUEST']._serialized_end=151
-  _globals['_GETCOMPUTETEMPLATEREQUEST']._serialized_start=153
-  _globals['_GETCOMPUTETEMPLATEREQUEST']._serialized_end=213
-  _globals['_LISTCOMPUTETEMPLATESREQUEST']._serialized_start=215
-  _globals['_LISTCOMPUTETEMPLATESREQUEST']._serialized_end=263
-  _globals['_LISTCOMPUTETEMPLATESRESPONSE']._serialized_start=265
-  _globals['_LISTCOMPUTETEMPLATESRESPONSE']._serialized_end=346
-  _globals['_LISTALLCOMPUTETEMPLATESREQUEST']._serialized_start=348
-  _globals['_LISTALLCOMPUTETEMPLATESREQUEST']._serialized_end=380
-  _globals['_LISTALLCOMPUTETEMPLATESRESPONSE']._serialized_start=382
-  _globals['_LISTALLCOMPUTETEMPLATESRESPONSE']._serialized_end=466
-  _globals['_DELETECOMPUTETEMPLATEREQUEST']._serialized_start=468
-  _globals['_DELETECOMPUTETEMPLATEREQUEST']._serialized_end=531
-  _globals['_PODTOLERATION']._serialized_start=533
-  _globals['_PODTOLERATION']._serialized_end=610
-  _globals['_COMPUTETEMPLATE']._serialized_start=613
-  _globals['_COMPUTETEMPLATE']._serialized_end=927
-  _globals['_COMPUTETEMPLATE_EXTENDEDRESOURCESENTRY']._serialized_start=871
-  _globals['_COMPUTETEMPLATE_EXTENDEDRESOURCESENTRY']._serialized_end=927
-  _globals['_COMPUTETEMPLATESERVICE']._serialized_start=930
-  _globals['_COMPUTETEMPLATESERVICE']._serialized_end=1409
+  _globals['_UPDATECOMPUTETEMPLATEREQUEST_NODESELECTORENTRY']._loaded_options = None
+  _globals['_UPDATECOMPUTETEMPLATEREQUEST_NODESELECTORENTRY']._serialized_options = b'8\001'
+  _globals['_CREATECOMPUTETEMPLATEREQUEST']._serialized_start=82
+  _globals['_CREATECOMPUTETEMPLATEREQUEST']._serialized_end=181
+  _globals['_GETCOMPUTETEMPLATEREQUEST']._serialized_start=183
+  _globals['_GETCOMPUTETEMPLATEREQUEST']._serialized_end=243
+  _globals['_LISTCOMPUTETEMPLATESREQUEST']._serialized_start=245
+  _globals['_LISTCOMPUTETEMPLATESREQUEST']._serialized_end=293
+  _globals['_LISTCOMPUTETEMPLATESRESPONSE']._serialized_start=295
+  _globals['_LISTCOMPUTETEMPLATESRESPONSE']._serialized_end=376
+  _globals['_LISTALLCOMPUTETEMPLATESREQUEST']._serialized_start=378
+  _globals['_LISTALLCOMPUTETEMPLATESREQUEST']._serialized_end=410
+  _globals['_LISTALLCOMPUTETEMPLATESRESPONSE']._serialized_start=412
+  _globals['_LISTALLCOMPUTETEMPLATESRESPONSE']._serialized_end=496
+  _globals['_DELETECOMPUTETEMPLATEREQUEST']._serialized_start=498
+  _globals['_DELETECOMPUTETEMPLATEREQUEST']._serialized_end=561
+  _globals['_PODTOLERATION']._serialized_start=563
+  _globals['_PODTOLERATION']._serialized_end=640
+  _globals['_COMPUTETEMPLATE']._serialized_start=643
+  _globals['_COMPUTETEMPLATE']._serialized_end=957
+  _globals['_COMPUTETEMPLATE_EXTENDEDRESOURCESENTRY']._serialized_start=901
+  _globals['_COMPUTETEMPLATE_EXTENDEDRESOURCESENTRY']._serialized_end=957
+  _globals['_UPDATECOMPUTETEMPLATEREQUEST']._serialized_start=960
+  _globals['_UPDATECOMPUTETEMPLATEREQUEST']._serialized_end=1314
+  _globals['_UPDATECOMPUTETEMPLATEREQUEST_NODESELECTORENTRY']._serialized_start=1263
+  _globals['_UPDATECOMPUTETEMPLATEREQUEST_NODESELECTORENTRY']._serialized_end=1314
+  _globals['_COMPUTETEMPLATESERVICE']._serialized_start=1317
+  _globals['_COMPUTETEMPLATESERVICE']._serialized_end=1882
 # @@protoc_insertion_point(module_scope)

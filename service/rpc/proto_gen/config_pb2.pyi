@@ -1,5 +1,6 @@
 # mypy: ignore-errors
 from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -94,3 +95,30 @@ class ComputeTemplate(_message.Message):
     extended_resources: _containers.ScalarMap[str, int]
     memory_unit: str
     def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., cpu: _Optional[int] = ..., memory: _Optional[int] = ..., gpu: _Optional[int] = ..., gpu_accelerator: _Optional[str] = ..., tolerations: _Optional[_Iterable[_Union[PodToleration, _Mapping]]] = ..., extended_resources: _Optional[_Mapping[str, int]] = ..., memory_unit: _Optional[str] = ...) -> None: ...
+
+class UpdateComputeTemplateRequest(_message.Message):
+    __slots__ = ("compute_template", "namespace", "name", "resource_version", "node_selector", "affinity", "cpu_limit", "memory_limit")
+    class NodeSelectorEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    COMPUTE_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODE_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    AFFINITY_FIELD_NUMBER: _ClassVar[int]
+    CPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    compute_template: ComputeTemplate
+    namespace: str
+    name: str
+    resource_version: str
+    node_selector: _containers.ScalarMap[str, str]
+    affinity: _struct_pb2.Struct
+    cpu_limit: int
+    memory_limit: int
+    def __init__(self, compute_template: _Optional[_Union[ComputeTemplate, _Mapping]] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., resource_version: _Optional[str] = ..., node_selector: _Optional[_Mapping[str, str]] = ..., affinity: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., cpu_limit: _Optional[int] = ..., memory_limit: _Optional[int] = ...) -> None: ...

@@ -63,6 +63,11 @@ class ComputeTemplateServiceStub:
                 request_serializer=config__pb2.DeleteComputeTemplateRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UpdateComputeTemplate = channel.unary_unary(
+                '/proto.ComputeTemplateService/UpdateComputeTemplate',
+                request_serializer=config__pb2.UpdateComputeTemplateRequest.SerializeToString,
+                response_deserializer=config__pb2.ComputeTemplate.FromString,
+                _registered_method=True)
 
 
 class ComputeTemplateServiceServicer:
@@ -101,6 +106,14 @@ class ComputeTemplateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateComputeTemplate(self, request, context):
+        """Beyond upstream: replace a template's values
+        (REST: PUT /apis/v1/namespaces/{namespace}/compute_templates/{name}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ComputeTemplateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +141,11 @@ def add_ComputeTemplateServiceServicer_to_server(servicer, server):
                     servicer.DeleteComputeTemplate,
                     request_deserializer=config__pb2.DeleteComputeTemplateRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateComputeTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateComputeTemplate,
+                    request_deserializer=config__pb2.UpdateComputeTemplateRequest.FromString,
+                    response_serializer=config__pb2.ComputeTemplate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +285,33 @@ class ComputeTemplateService:
             '/proto.ComputeTemplateService/DeleteComputeTemplate',
             config__pb2.DeleteComputeTemplateRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateComputeTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.ComputeTemplateService/UpdateComputeTemplate',
+            config__pb2.UpdateComputeTemplateRequest.SerializeToString,
+            config__pb2.ComputeTemplate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -143,3 +143,21 @@ class RayJob(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     ray_cluster_name: str
     def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., user: _Optional[str] = ..., version: _Optional[str] = ..., entrypoint: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., runtime_env: _Optional[str] = ..., job_id: _Optional[str] = ..., shutdown_after_job_finishes: _Optional[bool] = ..., cluster_selector: _Optional[_Mapping[str, str]] = ..., cluster_spec: _Optional[_Union[_cluster_pb2.ClusterSpec, _Mapping]] = ..., ttl_seconds_after_finished: _Optional[int] = ..., jobSubmitter: _Optional[_Union[RayJobSubmitter, _Mapping]] = ..., entrypointNumCpus: _Optional[float] = ..., entrypointNumGpus: _Optional[float] = ..., entrypointResources: _Optional[str] = ..., activeDeadlineSeconds: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job_status: _Optional[str] = ..., job_deployment_status: _Optional[str] = ..., message: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ray_cluster_name: _Optional[str] = ...) -> None: ...
+
+class UpdateRayJobRequest(_message.Message):
+    __slots__ = ("name", "namespace", "suspend", "shutdown_after_job_finishes", "ttl_seconds_after_finished", "active_deadline_seconds", "resource_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_AFTER_JOB_FINISHES_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_AFTER_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    namespace: str
+    suspend: bool
+    shutdown_after_job_finishes: bool
+    ttl_seconds_after_finished: int
+    active_deadline_seconds: int
+    resource_version: str
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., suspend: _Optional[bool] = ..., shutdown_after_job_finishes: _Optional[bool] = ..., ttl_seconds_after_finished: _Optional[int] = ..., active_deadline_seconds: _Optional[int] = ..., resource_version: _Optional[str] = ...) -> None: ...

@@ -63,6 +63,11 @@ class RayJobServiceStub:
                 request_serializer=job__pb2.DeleteRayJobRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UpdateRayJob = channel.unary_unary(
+                '/proto.RayJobService/UpdateRayJob',
+                request_serializer=job__pb2.UpdateRayJobRequest.SerializeToString,
+                response_deserializer=job__pb2.RayJob.FromString,
+                _registered_method=True)
 
 
 class RayJobServiceServicer:
@@ -101,6 +106,14 @@ class RayJobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateRayJob(self, request, context):
+        """Beyond upstream: suspend or resume a job, change its deadline or what happens when it finishes
+        (REST: PATCH /apis/v1/namespaces/{namespace}/jobs/{name}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RayJobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +141,11 @@ def add_RayJobServiceServicer_to_server(servicer, server):
                     servicer.DeleteRayJob,
                     request_deserializer=job__pb2.DeleteRayJobRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateRayJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRayJob,
+                    request_deserializer=job__pb2.UpdateRayJobRequest.FromString,
+                    response_serializer=job__pb2.RayJob.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +285,33 @@ class RayJobService:
             '/proto.RayJobService/DeleteRayJob',
             job__pb2.DeleteRayJobRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRayJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.RayJobService/UpdateRayJob',
+            job__pb2.UpdateRayJobRequest.SerializeToString,
+            job__pb2.RayJob.FromString,
             options,
             channel_credentials,
             insecure,
