@@ -3,16 +3,21 @@ change-and-record runner, so it is audited like a V1 write (same resource and ac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from service.converters.errors import BuildError
+from service.converters.native_templates import named_templates, with_templates
 from service.db.records import Change, Records
-from service.errors import STATUS_REASONS, ApiError, StatusError
+from service.errors import STATUS_REASONS, ApiError, Code, StatusError
 from service.kube.client import KubeClient, Obj, open_watch
 from service.kube.errors import KubeError
 from service.managers.context import Caller
 from service.managers.lifecycle import Applied, Lifecycle, Write
 from service.managers.resources import ResourceManager, change_of, observed_before
+from service.managers.templates import ComputeTemplateManager
+from service.schemas.compute_template import ComputeTemplate
 from service.vocabulary import RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES, USER_LABEL, Action, Kind, Resource
 
 KINDS: dict[str, tuple[Kind, Resource]] = {
@@ -39,9 +44,15 @@ class NativeManager:
     """Get, list, create, replace and delete Ray objects in their Kubernetes form."""
 
     def __init__(
-        self, kube: KubeClient, records: Records, lifecycle: Lifecycle, kinds: Sequence[ResourceManager[Any]]
+        self,
+        kube: KubeClient,
+        records: Records,
+        lifecycle: Lifecycle,
+        kinds: Sequence[ResourceManager[Any]],
+        templates: ComputeTemplateManager,
     ) -> None:
         self.kube = kube
+        self.templates = templates
         self.records = records
         self.lifecycle = lifecycle
         self.kinds = {manager.resource: manager for manager in kinds}
@@ -115,14 +126,18 @@ class NativeManager:
         async def prepare() -> Write:
             if not name:
                 raise StatusError(422, "Invalid", f"{kind.kind} is invalid: metadata.name: Required value")
+            sent = await self._with_templates(plural, namespace, body)
             return Write(
-                verb="create", kind=kind, namespace=namespace, name=name, body=body, explain=status_error
+                verb="create", kind=kind, namespace=namespace, name=name, body=sent, explain=status_error
             )
 
         change = self._change(Action.CREATE, resource, caller, namespace, name, body)
         return self._remembered(resource, await self.lifecycle.run(change, prepare))
 
-    async def replace(self, caller: Caller, plural: str, namespace: str, name: str, body: Obj) -> Obj:
+    async def replace(
+        self, caller: Caller, plural: str, namespace: str, name: str, body: Obj, templates: bool = False
+    ) -> Obj:
+        """Replace an object; with ``templates`` (a PUT, as upstream), compute templates it names are applied."""
         kind, resource = kind_of(plural)
         body = _checked(kind, namespace, body)
 
@@ -143,7 +158,7 @@ class NativeManager:
                 kind=kind,
                 namespace=namespace,
                 name=name,
-                body=body,
+                body=await self._with_templates(plural, namespace, body) if templates else body,
                 explain=status_error,
                 previous_resource_version=str((current.get("metadata") or {}).get("resourceVersion") or ""),
                 previous=current,
@@ -171,6 +186,31 @@ class NativeManager:
 
         change = self._change(Action.DELETE, resource, caller, namespace, name, None)
         return self._remembered(resource, await self.lifecycle.run(change, prepare), deleted=True)
+
+    async def _with_templates(self, plural: str, namespace: str, body: Obj) -> Obj:
+        """The object with the compute templates its groups name applied (read as the caller), as upstream's V2
+        routes do; the audit row keeps the object as the caller sent it."""
+        wanted = named_templates(plural, body)
+        if not wanted:
+            return body
+        found = await asyncio.gather(*(self._template(namespace, name) for name in wanted))
+        try:
+            result: Obj = with_templates(plural, body, dict(zip(wanted, found, strict=True)))
+        except BuildError as exc:
+            raise StatusError(422, "Invalid", exc.detail) from None
+        return result
+
+    async def _template(self, namespace: str, name: str) -> ComputeTemplate:
+        try:
+            return await self.templates.read(namespace, name)
+        except ApiError as exc:
+            refused = exc.code in (Code.FAILED_PRECONDITION, Code.INVALID_ARGUMENT, Code.NOT_FOUND)
+            status = 422 if refused else exc.http_status
+            raise StatusError(
+                status,
+                STATUS_REASONS.get(status, ""),
+                f"Cannot get compute template for name '{name}' in namespace '{namespace}', error: {exc.message}",
+            ) from None
 
     def _remembered(self, resource: Resource, applied: Applied, deleted: bool = False) -> Obj:
         """The V1 reads of this replica see the change at once, as they see V1 writes."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import yaml
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.response import Stream
 
@@ -19,8 +20,15 @@ MERGE_PATCH = "application/merge-patch+json"
 
 
 async def _body(request: AnyRequest) -> Any:
+    """The object sent, as JSON or (as Kubernetes and upstream's V2 routes take it) YAML."""
+    raw = await request.body()
+    if "yaml" in request.headers.get("content-type", ""):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise StatusError(400, "BadRequest", "the request body is not valid YAML") from None
     try:
-        return msgspec.json.decode(await request.body())
+        return msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise StatusError(400, "BadRequest", "the request body is not valid JSON") from None
 
@@ -69,7 +77,7 @@ async def read(native: NativeManager, namespace: str, plural: str, name: str) ->
 async def replace(
     request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
 ) -> dict[str, Any]:
-    return await native.replace(caller, plural, namespace, name, await _body(request))
+    return await native.replace(caller, plural, namespace, name, await _body(request), templates=True)
 
 
 @patch(ONE, include_in_schema=False)
