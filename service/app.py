@@ -23,6 +23,7 @@ from service.api.deps import DEPENDENCIES
 from service.api.edge import EdgeMiddleware, add_request_id
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.kube_native import discovery as kube_native_discovery
+from service.api.kube_native import events as kube_native_events
 from service.api.kube_native import ray as kube_native_ray
 from service.db import migrate
 from service.db.engine import create_engine
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *docs.routes(),
             *kube_native_ray.ROUTES,
             *kube_native_discovery.ROUTES,
+            *kube_native_events.ROUTES,
         ],
         dependencies=DEPENDENCIES,
         middleware=[

@@ -77,6 +77,8 @@ class Kind(NamedTuple):
 
 CONFIGMAPS: Final = Kind("", "v1", "configmaps", "ConfigMap")
 EVENTS: Final = Kind("events.k8s.io", "v1", "events", "Event")
+CORE_EVENTS: Final = Kind("", "v1", "events", "Event")
+CORE_SERVICES: Final = Kind("", "v1", "services", "Service")
 RAY_CLUSTERS: Final = Kind(GROUP, VERSION, RAY_CLUSTER_PLURAL, RAY_CLUSTER_KIND)
 RAY_JOBS: Final = Kind(GROUP, VERSION, RAY_JOB_PLURAL, RAY_JOB_KIND)
 RAY_SERVICES: Final = Kind(GROUP, VERSION, RAY_SERVICE_PLURAL, RAY_SERVICE_KIND)

@@ -18,7 +18,17 @@ from service.managers.lifecycle import Applied, Lifecycle, Write
 from service.managers.resources import ResourceManager, change_of, observed_before
 from service.managers.templates import ComputeTemplateManager
 from service.schemas.compute_template import ComputeTemplate
-from service.vocabulary import RAY_CLUSTERS, RAY_JOBS, RAY_SERVICES, USER_LABEL, Action, Kind, Resource
+from service.vocabulary import (
+    CORE_EVENTS,
+    EVENTS,
+    RAY_CLUSTERS,
+    RAY_JOBS,
+    RAY_SERVICES,
+    USER_LABEL,
+    Action,
+    Kind,
+    Resource,
+)
 
 KINDS: dict[str, tuple[Kind, Resource]] = {
     RAY_CLUSTERS.plural: (RAY_CLUSTERS, Resource.CLUSTERS),
@@ -73,43 +83,19 @@ class NativeManager:
 
     async def watch(self, plural: str, namespace: str | None, query: dict[str, str]) -> AsyncIterator[bytes]:
         """Kubernetes' watch events (bookmarks included), streamed as they come, as the caller."""
-        kind, _ = kind_of(plural)
-        passed = {
-            key: query[key]
-            for key in (
-                "labelSelector",
-                "fieldSelector",
-                "resourceVersion",
-                "resourceVersionMatch",
-                "allowWatchBookmarks",
-                "timeoutSeconds",
-                "sendInitialEvents",
-            )
-            if query.get(key)
-        }
-        passed["timeoutSeconds"] = str(watch_seconds(query))
-        try:
-            return await open_watch(self.kube, kind, namespace, passed)
-        except KubeError as exc:
-            raise status_error(exc) from None
+        return await _watch(self.kube, kind_of(plural)[0], namespace, query)
 
     async def list(self, plural: str, namespace: str | None, query: dict[str, str]) -> Obj:
-        kind, _ = kind_of(plural)
-        try:
-            result = await self.kube.list(
-                kind,
-                namespace,
-                label_selector=query.get("labelSelector", ""),
-                field_selector=query.get("fieldSelector", ""),
-                limit=int(query.get("limit") or 0),
-                continue_token=query.get("continue", ""),
-                resource_version=query.get("resourceVersion", ""),
-            )
-        except ValueError:
-            raise StatusError(400, "BadRequest", "limit must be an integer") from None
-        except KubeError as exc:
-            raise status_error(exc) from None
-        return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List", **result}
+        return await _list(self.kube, kind_of(plural)[0], namespace, query)
+
+    async def list_events(self, core: bool, namespace: str, query: dict[str, str]) -> Obj:
+        """Events about Ray objects only (upstream's V2 events route), as the caller."""
+        kind = CORE_EVENTS if core else EVENTS
+        return await _list(self.kube, kind, namespace, ray_events_only(core, query))
+
+    async def watch_events(self, core: bool, namespace: str, query: dict[str, str]) -> AsyncIterator[bytes]:
+        kind = CORE_EVENTS if core else EVENTS
+        return await _watch(self.kube, kind, namespace, ray_events_only(core, query))
 
     def _change(
         self, action: Action, resource: Resource, caller: Caller, ns: str, name: str, body: Any
@@ -235,6 +221,55 @@ def _checked(kind: Kind, namespace: str, body: Any) -> Obj:
         )
     metadata["namespace"] = namespace
     return {**body, "apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata}
+
+
+def ray_events_only(core: bool, query: dict[str, str]) -> dict[str, str]:
+    """The query with a field selector that keeps only events about Ray objects, added to the caller's own."""
+    field = "involvedObject.apiVersion" if core else "regarding.apiVersion"
+    ours = f"{field}={RAY_CLUSTERS.api_version}"
+    given = query.get("fieldSelector", "").strip()
+    return {**query, "fieldSelector": f"{given},{ours}" if given else ours}
+
+
+async def _watch(
+    kube: KubeClient, kind: Kind, namespace: str | None, query: dict[str, str]
+) -> AsyncIterator[bytes]:
+    passed = {
+        key: query[key]
+        for key in (
+            "labelSelector",
+            "fieldSelector",
+            "resourceVersion",
+            "resourceVersionMatch",
+            "allowWatchBookmarks",
+            "timeoutSeconds",
+            "sendInitialEvents",
+        )
+        if query.get(key)
+    }
+    passed["timeoutSeconds"] = str(watch_seconds(query))
+    try:
+        return await open_watch(kube, kind, namespace, passed)
+    except KubeError as exc:
+        raise status_error(exc) from None
+
+
+async def _list(kube: KubeClient, kind: Kind, namespace: str | None, query: dict[str, str]) -> Obj:
+    try:
+        result = await kube.list(
+            kind,
+            namespace,
+            label_selector=query.get("labelSelector", ""),
+            field_selector=query.get("fieldSelector", ""),
+            limit=int(query.get("limit") or 0),
+            continue_token=query.get("continue", ""),
+            resource_version=query.get("resourceVersion", ""),
+        )
+    except ValueError:
+        raise StatusError(400, "BadRequest", "limit must be an integer") from None
+    except KubeError as exc:
+        raise status_error(exc) from None
+    return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List", **result}
 
 
 WATCH_DEFAULT_SECONDS = 1800

@@ -33,7 +33,7 @@ async def _body(request: AnyRequest) -> Any:
         raise StatusError(400, "BadRequest", "the request body is not valid JSON") from None
 
 
-def _query(request: AnyRequest) -> dict[str, str]:
+def query_of(request: AnyRequest) -> dict[str, str]:
     return {key: str(value) for key, value in request.query_params.items()}
 
 
@@ -50,7 +50,7 @@ async def list_namespaced(request: AnyRequest, native: NativeManager, namespace:
 async def _list_or_watch(
     request: AnyRequest, native: NativeManager, plural: str, namespace: str | None
 ) -> Any:
-    query = _query(request)
+    query = query_of(request)
     if is_watch(query):
         lines = await native.watch(plural, namespace, query)
         return Stream(lines, media_type="application/json", headers={"Cache-Control": "no-store"})
