@@ -110,6 +110,8 @@ NAMESPACES = ResourceType(
     status_subresource=True,
 )
 CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", short_names=("cm",))
+# Services are only stored: nothing allocates cluster IPs; the proxy sends to loopback (see handlers).
+SERVICES = ResourceType("", "v1", "services", "service", "Service", short_names=("svc",))
 CORE_EVENTS = ResourceType(
     "",
     "v1",
@@ -155,6 +157,7 @@ RAY_SERVICES = ResourceType(
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,
     CONFIGMAPS,
+    SERVICES,
     CORE_EVENTS,
     EVENTS_V1,
     RAY_CLUSTERS,

@@ -4,6 +4,7 @@ change-and-record runner, so it is audited like a V1 write (same resource and ac
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -11,15 +12,19 @@ from service.converters.errors import BuildError
 from service.converters.native_templates import named_templates, with_templates
 from service.db.records import Change, Records
 from service.errors import STATUS_REASONS, ApiError, Code, StatusError
-from service.kube.client import KubeClient, Obj, open_watch
+from service.kube.client import KubeClient, Obj, Proxied, open_service_proxy, open_watch
 from service.kube.errors import KubeError
 from service.managers.context import Caller
 from service.managers.lifecycle import Applied, Lifecycle, Write
 from service.managers.resources import ResourceManager, change_of, observed_before
 from service.managers.templates import ComputeTemplateManager
+from service.names import label_problem
 from service.schemas.compute_template import ComputeTemplate
 from service.vocabulary import (
+    APP_NAME,
+    APP_NAME_LABEL,
     CORE_EVENTS,
+    CORE_SERVICES,
     EVENTS,
     RAY_CLUSTERS,
     RAY_JOBS,
@@ -96,6 +101,39 @@ class NativeManager:
     async def watch_events(self, core: bool, namespace: str, query: dict[str, str]) -> AsyncIterator[bytes]:
         kind = CORE_EVENTS if core else EVENTS
         return await _watch(self.kube, kind, namespace, ray_events_only(core, query))
+
+    async def proxy(
+        self,
+        method: str,
+        namespace: str,
+        service: str,
+        rest: builtins.list[str],
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Proxied:
+        """A request through Kubernetes' service proxy (upstream's V2 proxy route), as the caller, only to a
+        Service of KubeRay's (label ``app.kubernetes.io/name=kuberay``) in the namespace."""
+        name = proxied_service_name(service)
+        if name is None:
+            raise StatusError(400, "BadRequest", f"invalid service format: {service}")
+        try:
+            listed = await self.kube.list(
+                CORE_SERVICES, namespace, label_selector=f"{APP_NAME_LABEL}={APP_NAME}"
+            )
+        except KubeError as exc:
+            raise status_error(exc) from None
+        if not any((item.get("metadata") or {}).get("name") == name for item in listed.get("items") or []):
+            raise StatusError(
+                404,
+                "NotFound",
+                f"kuberay service not found: no Service {name} labelled {APP_NAME_LABEL}={APP_NAME} "
+                f"in namespace {namespace}",
+            )
+        try:
+            return await open_service_proxy(self.kube, method, namespace, service, rest, query, headers, body)
+        except KubeError as exc:
+            raise status_error(exc) from None
 
     def _change(
         self, action: Action, resource: Resource, caller: Caller, ns: str, name: str, body: Any
@@ -221,6 +259,19 @@ def _checked(kind: Kind, namespace: str, body: Any) -> Obj:
         )
     metadata["namespace"] = namespace
     return {**body, "apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata}
+
+
+def proxied_service_name(service: str) -> str | None:
+    """The Service a proxy path names: ``[http:|https:]name[:port]`` as Kubernetes takes it; None when it is not
+    in that form."""
+    for scheme in ("https:", "http:"):
+        if service.startswith(scheme):
+            service = service[len(scheme) :]
+            break
+    name, _, port = service.partition(":")
+    if label_problem(name) is not None or ":" in port:
+        return None
+    return name
 
 
 def ray_events_only(core: bool, query: dict[str, str]) -> dict[str, str]:
