@@ -33,6 +33,8 @@ from service.api.deps import DEPENDENCIES
 from service.api.edge import EdgeMiddleware, add_request_id
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.kube_native import discovery as kube_native_discovery
+from service.api.kube_native import events as kube_native_events
+from service.api.kube_native import proxy as kube_native_proxy
 from service.api.kube_native import ray as kube_native_ray
 from service.db import migrate
 from service.db.engine import create_engine
@@ -131,6 +133,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *docs.routes(),
             *kube_native_ray.ROUTES,
             *kube_native_discovery.ROUTES,
+            *kube_native_events.ROUTES,
+            *kube_native_proxy.ROUTES,
         ],
         dependencies=DEPENDENCIES,
         middleware=[

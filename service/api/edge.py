@@ -20,6 +20,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.kube_native.status import is_kube_native
 from service.deadline import request_deadline
 from service.errors import Code
 from service.managers.native import WATCH_DEFAULT_SECONDS, WATCH_MAX_SECONDS
@@ -130,7 +131,7 @@ async def send_json(
 def watch_bound(scope: Scope) -> float:
     """A watch of the Kubernetes-native routes lives as long as it asks (``timeoutSeconds``, Kubernetes' bounds),
     not the request deadline; 0 for any other request."""
-    if not str(scope.get("path", "")).startswith("/apis/ray.io/"):
+    if not is_kube_native(str(scope.get("path", ""))):
         return 0
     query = parse_qs(bytes(scope.get("query_string") or b"").decode("latin-1"))
     if (query.get("watch") or [""])[0].lower() not in ("true", "1"):

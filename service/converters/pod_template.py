@@ -60,20 +60,67 @@ def image_pull_policy(requested: str) -> str:
 
 
 def template_resources(template: ComputeTemplate) -> dict[str, dict[str, str]]:
-    """Container ``resources`` for a compute template: limits equal requests."""
-    amounts = {
-        "cpu": _quantity(str(template.cpu), template.name),
-        "memory": _quantity(f"{template.memory}{template.memory_unit}", template.name),
-    }
-    if template.gpu > 0:
-        amounts[template.gpu_accelerator or DEFAULT_GPU_RESOURCE] = str(template.gpu)
-    amounts.update({name: str(count) for name, count in template.extended_resources.items() if count})
-    limits = dict(amounts)
+    """Container ``resources`` for a compute template: limits equal requests unless the template sets its own."""
+    amounts = {**_compute_amounts(template), **_accelerator_amounts(template)}
+    return {"limits": _limits(template, amounts), "requests": amounts}
+
+
+def _limits(template: ComputeTemplate, requests: dict[str, str]) -> dict[str, str]:
+    limits = dict(requests)
     if template.cpu_limit:
         limits["cpu"] = _quantity(str(template.cpu_limit), template.name)
     if template.memory_limit:
         limits["memory"] = _quantity(f"{template.memory_limit}{template.memory_unit}", template.name)
-    return {"limits": limits, "requests": amounts}
+    return limits
+
+
+def _compute_amounts(template: ComputeTemplate) -> dict[str, str]:
+    return {
+        "cpu": _quantity(str(template.cpu), template.name),
+        "memory": _quantity(f"{template.memory}{template.memory_unit}", template.name),
+    }
+
+
+def _accelerator_amounts(template: ComputeTemplate) -> dict[str, str]:
+    amounts: dict[str, str] = {}
+    if template.gpu > 0:
+        amounts[template.gpu_accelerator or DEFAULT_GPU_RESOURCE] = str(template.gpu)
+    amounts.update({name: str(count) for name, count in template.extended_resources.items() if count})
+    return amounts
+
+
+def apply_template(pod_template: Any, template: ComputeTemplate, container_name: str) -> dict[str, Any]:
+    """A user's pod template with a compute template applied, as upstream's V2 routes apply it: the template's
+    annotation; its cpu and memory as limits and requests of every container; GPUs and extended resources only on
+    the Ray container (``container_name``); its tolerations after the pod's own. Other fields are kept."""
+    pod = dict(pod_template) if isinstance(pod_template, dict) else {}
+    metadata = dict(pod.get("metadata") or {})
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        vocabulary.COMPUTE_TEMPLATE_ANNOTATION: template.name,
+    }
+    pod["metadata"] = metadata
+    spec = dict(pod.get("spec") or {})
+    compute, accelerators = _compute_amounts(template), _accelerator_amounts(template)
+    containers = []
+    for container in spec.get("containers") or []:
+        if not isinstance(container, dict):
+            containers.append(container)
+            continue
+        amounts = {**compute, **(accelerators if container.get("name") == container_name else {})}
+        resources = dict(container.get("resources") or {})
+        for key, values in (("limits", _limits(template, amounts)), ("requests", amounts)):
+            resources[key] = {**(resources.get(key) or {}), **values}
+        containers.append({**container, "resources": resources})
+    if "containers" in spec:
+        spec["containers"] = containers
+    if template.tolerations:
+        spec["tolerations"] = [
+            *(spec.get("tolerations") or []),
+            *(toleration_to_kube(t) for t in template.tolerations),
+        ]
+    pod["spec"] = spec
+    return pod
 
 
 def _quantity(text: str, template_name: str) -> str:

@@ -13,13 +13,14 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from service.devcluster.discovery import discovery_document
 from service.devcluster.errors import ApiError
 from service.devcluster.paths import Target, parse_target
 from service.devcluster.requestlog import RequestLog
-from service.devcluster.resources import NAMESPACES
+from service.devcluster.resources import NAMESPACES, SERVICES
 from service.devcluster.selectors import Selector
 from service.devcluster.store import Store
 
@@ -89,6 +90,18 @@ async def _read_json(request: web.Request, *, optional: bool = False) -> Any:
 
 
 ACCESS_REVIEWS = ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]
+_PROXIED_HEADERS = frozenset({"accept", "content-type", "content-encoding", "accept-encoding", "user-agent"})
+
+
+def _proxy_target(service: str) -> tuple[str, str, str]:
+    """Scheme, name and port of a proxy path's ``[scheme:]name[:port]``."""
+    scheme = "http"
+    for prefix in ("https", "http"):
+        if service.startswith(prefix + ":"):
+            scheme, service = prefix, service[len(prefix) + 1 :]
+            break
+    name, _, port = service.partition(":")
+    return scheme, name, port
 
 
 class Handler:
@@ -114,6 +127,12 @@ class Handler:
                 return _json(document)
             if parts == ACCESS_REVIEWS and request.method == "POST":
                 return await self._access_review(request)
+            if (
+                len(parts) >= 7
+                and parts[:3] == ["api", "v1", "namespaces"]
+                and parts[4:7:2] == ["services", "proxy"]
+            ):
+                return await self._proxy(request, parts[3], parts[5], parts[7:])
             target = parse_target(parts)
             if target is None:
                 raise _not_found_path()
@@ -146,6 +165,46 @@ class Handler:
             raise ApiError.bad_request("a SubjectAccessReview must be an object")
         status = {"allowed": True, "reason": "the dev cluster has no RBAC: everything is allowed"}
         return _json({**review, "status": status}, 201)
+
+    async def _proxy(
+        self, request: web.Request, namespace: str, service: str, rest: list[str]
+    ) -> web.StreamResponse:
+        """The service proxy. Every Service here is on loopback: ``[scheme:]name[:port]`` is sent to
+        ``127.0.0.1:<port>`` (the named port, else the Service's first port), the answer streamed back."""
+        scheme, name, port = _proxy_target(service)
+        obj = self._store.get(SERVICES, namespace, name)
+        if not port:
+            ports = (obj.get("spec") or {}).get("ports") or []
+            port = str(ports[0].get("port") or "") if ports else ""
+        if not port.isdigit():
+            raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+        # The path after proxy/ as sent (a trailing slash counts).
+        tail = request.raw_path.split("?", 1)[0].split("/proxy", 1)[1].lstrip("/") if rest else ""
+        url = f"{scheme}://127.0.0.1:{port}/{tail}"
+        if request.query_string:
+            url += "?" + request.query_string
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _PROXIED_HEADERS}
+        body = await request.read()
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.request(
+                    request.method, url, headers=headers, data=body or None, allow_redirects=False
+                ) as answer,
+            ):
+                response = web.StreamResponse(
+                    status=answer.status,
+                    headers={k: v for k, v in answer.headers.items() if k.lower() in _PROXIED_HEADERS},
+                )
+                await response.prepare(request)
+                async for chunk in answer.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ApiError(
+                503, "ServiceUnavailable", f"error trying to reach service: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         rtype, namespace = target.rtype, target.namespace

@@ -112,6 +112,8 @@ NAMESPACES = ResourceType(
 CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", short_names=("cm",))
 # Secrets hold a Ray cluster's auth token (job submission reads it as the caller).
 SECRETS = ResourceType("", "v1", "secrets", "secret", "Secret")
+# Services are only stored: nothing allocates cluster IPs; the proxy sends to loopback (see handlers).
+SERVICES = ResourceType("", "v1", "services", "service", "Service", short_names=("svc",))
 CORE_EVENTS = ResourceType(
     "",
     "v1",
@@ -158,6 +160,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,
     CONFIGMAPS,
     SECRETS,
+    SERVICES,
     CORE_EVENTS,
     EVENTS_V1,
     RAY_CLUSTERS,

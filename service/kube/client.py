@@ -383,3 +383,83 @@ async def get_document(kube: KubeClient, segments: list[str]) -> Obj:
         raise KubeUnavailableError(
             0, "ServiceUnavailable", f"discovery failed: {type(exc).__name__}"
         ) from None
+
+
+class Proxied(msgspec.Struct, frozen=True):
+    """An answer coming through Kubernetes' service proxy: status, headers worth passing on, and the body as it
+    arrives (read it to the end, or close it)."""
+
+    status: int
+    headers: dict[str, str]
+    body: AsyncIterator[bytes]
+
+
+# Headers of the caller's request that reach the proxied service, and of its answer that reach the caller.
+PROXIED_REQUEST_HEADERS = ("accept", "content-type", "accept-encoding", "user-agent", "x-request-id")
+PROXIED_ANSWER_HEADERS = (
+    "content-type",
+    "content-encoding",
+    "cache-control",
+    "location",
+    "etag",
+    "last-modified",
+)
+
+
+async def open_service_proxy(
+    kube: KubeClient,
+    method: str,
+    namespace: str,
+    service: str,
+    rest: list[str],
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> Proxied:
+    """A request to ``service`` through Kubernetes' own service proxy, as the caller; the answer is streamed.
+
+    ``rest`` is the path after ``proxy/`` in segments (each one checked and quoted like any other); ``query`` the
+    raw query string. Any answer of the proxied service, errors included, comes back as it is.
+    """
+    base = kube._url(["api", "v1", "namespaces", namespace, "services", service, "proxy"], None)
+    url = base + "/" + "/".join(quote(segment, safe="") for segment in rest) if rest else base
+    for segment in rest:
+        if segment in (".", "..") or "\x00" in segment:
+            raise KubeInvalidError(
+                400, "BadRequest", f"refusing an unsafe segment in a proxied path: {segment!r}"
+            )
+    if query:
+        url += "?" + query
+    sent = await kube._headers(None)
+    del sent["Accept"]
+    for name in PROXIED_REQUEST_HEADERS:
+        if name in headers:
+            sent[name] = headers[name]
+    try:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=kube._timeout)
+        response = await kube._session().request(
+            method,
+            url,
+            headers=sent,
+            data=body or None,
+            timeout=timeout,
+            proxy=kube._cfg.proxy or None,
+            allow_redirects=False,
+            auto_decompress=False,
+        )
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise KubeUnavailableError(
+            0, "ServiceUnavailable", f"the service proxy failed: {type(exc).__name__}"
+        ) from None
+    kept = {name: response.headers[name] for name in PROXIED_ANSWER_HEADERS if name in response.headers}
+    return Proxied(status=response.status, headers=kept, body=_proxied_chunks(response))
+
+
+async def _proxied_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return
+    finally:
+        response.close()

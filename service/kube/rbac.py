@@ -22,6 +22,11 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
     PolicyRule("", ("configmaps",), ("get", "list", "watch", "create", "delete")),
     # Events shown with clusters and services (the read model lists and watches them).
     PolicyRule("events.k8s.io", ("events",), ("list", "watch")),
+    # The Kubernetes-native routes: events about Ray objects in their core form (kubectl describe), and requests
+    # to KubeRay's Services (the Ray dashboard) through Kubernetes' service proxy.
+    PolicyRule("", ("events",), ("list", "watch")),
+    PolicyRule("", ("services",), ("list",)),
+    PolicyRule("", ("services/proxy",), ("get", "create", "update", "patch", "delete")),
     # The Ray custom resources; the read model's watches also notice deletions made outside the API.
     PolicyRule(
         "ray.io",

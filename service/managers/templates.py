@@ -117,10 +117,11 @@ class ComputeTemplateManager(ResourceManager[ComputeTemplate]):
     async def resolve(self, namespace: str, spec: ClusterSpec | None) -> dict[str, ComputeTemplate]:
         """The compute templates a cluster spec names, read once each; a missing one is a failed precondition."""
         wanted = sorted(set(_template_names(spec)))
-        results = await asyncio.gather(*(self._read(namespace, name) for name in wanted))
+        results = await asyncio.gather(*(self.read(namespace, name) for name in wanted))
         return dict(zip(wanted, results, strict=True))
 
-    async def _read(self, namespace: str, name: str) -> ComputeTemplate:
+    async def read(self, namespace: str, name: str) -> ComputeTemplate:
+        """One template, read as the caller; a missing one is a failed precondition."""
         self.check_name(name)
         reads, store = self.reads, self.store
         if reads is not None and store is not None and reads.ready() and reads.covers(namespace):

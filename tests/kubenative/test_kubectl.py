@@ -69,3 +69,19 @@ async def test_kubectl_drives_ray_clusters_through_the_service(
     )
     assert actions == ["CREATE", "DELETE", "UPDATE"], audit
     assert all("kubectl" in e.get("userAgent", "kubectl") for e in audit), audit
+
+
+async def test_kubectl_describe_shows_a_ray_cluster_and_its_events(
+    api: httpx.AsyncClient, backend: Service, kube: Any, namespace: str, tmp_path: Path
+) -> None:
+    from tests.kubenative.test_events import setup_events
+
+    await setup_events(api, kube, namespace)
+    described = await asyncio.to_thread(
+        kubectl, backend, tmp_path, "-n", namespace, "describe", "raycluster", "evented"
+    )
+    assert described.returncode == 0, described.stderr
+    assert "Name:" in described.stdout and "evented" in described.stdout, described.stdout
+    assert "Events:" in described.stdout and "Created" in described.stdout, described.stdout
+    # Only the cluster's event: the ConfigMap's (same reason) is not the cluster's, and is never served.
+    assert described.stdout.count("Created happened") == 1, described.stdout

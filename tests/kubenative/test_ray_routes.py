@@ -184,3 +184,24 @@ async def test_watch_refusals_are_status(api: httpx.AsyncClient, namespace: str)
 
 async def test_unrouted_kube_native_paths_answer_status(api: httpx.AsyncClient) -> None:
     assert_status(await api.get(f"{ROOT}/namespaces/x/rayclusters/y/scale/z"), 404, "NotFound")
+
+
+async def test_watch_streams_a_change_made_through_v1(api: httpx.AsyncClient, namespace: str) -> None:
+    import asyncio
+
+    from tests.e2e import payloads
+
+    template = payloads.template(namespace)
+    assert (
+        await api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template)
+    ).status_code == 200
+    seen: list[dict[str, Any]] = []
+    watcher = asyncio.create_task(_watch_events(api, f"{ROOT}/namespaces/{namespace}/rayclusters", 1, seen))
+    await asyncio.sleep(1)
+    created = await api.post(
+        f"/apis/v1/namespaces/{namespace}/clusters", json=payloads.cluster(namespace, "via-v1")
+    )
+    assert created.status_code == 200, created.text
+    await asyncio.wait_for(watcher, 20)
+    added = [(e["type"], e["object"]["metadata"]["name"]) for e in seen if e["type"] != "BOOKMARK"]
+    assert added == [("ADDED", "via-v1")], seen

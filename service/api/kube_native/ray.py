@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import yaml
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.response import Stream
 
@@ -19,13 +20,20 @@ MERGE_PATCH = "application/merge-patch+json"
 
 
 async def _body(request: AnyRequest) -> Any:
+    """The object sent, as JSON or (as Kubernetes and upstream's V2 routes take it) YAML."""
+    raw = await request.body()
+    if "yaml" in request.headers.get("content-type", ""):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise StatusError(400, "BadRequest", "the request body is not valid YAML") from None
     try:
-        return msgspec.json.decode(await request.body())
+        return msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise StatusError(400, "BadRequest", "the request body is not valid JSON") from None
 
 
-def _query(request: AnyRequest) -> dict[str, str]:
+def query_of(request: AnyRequest) -> dict[str, str]:
     return {key: str(value) for key, value in request.query_params.items()}
 
 
@@ -42,7 +50,7 @@ async def list_namespaced(request: AnyRequest, native: NativeManager, namespace:
 async def _list_or_watch(
     request: AnyRequest, native: NativeManager, plural: str, namespace: str | None
 ) -> Any:
-    query = _query(request)
+    query = query_of(request)
     if is_watch(query):
         lines = await native.watch(plural, namespace, query)
         return Stream(lines, media_type="application/json", headers={"Cache-Control": "no-store"})
@@ -69,7 +77,7 @@ async def read(native: NativeManager, namespace: str, plural: str, name: str) ->
 async def replace(
     request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
 ) -> dict[str, Any]:
-    return await native.replace(caller, plural, namespace, name, await _body(request))
+    return await native.replace(caller, plural, namespace, name, await _body(request), templates=True)
 
 
 @patch(ONE, include_in_schema=False)

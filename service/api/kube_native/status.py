@@ -6,11 +6,11 @@ from typing import Any
 
 from service.errors import STATUS_REASONS
 
-KUBE_NATIVE_PREFIX = "/apis/ray.io/"
+KUBE_NATIVE_PREFIXES = ("/apis/ray.io/", "/apis/events.k8s.io/", "/api/", "/openapi")
 
 
 def is_kube_native(path: str) -> bool:
-    return path.startswith((KUBE_NATIVE_PREFIX, "/openapi")) or path in ("/version", "/api", "/apis")
+    return path.startswith(KUBE_NATIVE_PREFIXES) or path in ("/version", "/api", "/apis")
 
 
 def status_body(status: int, message: str, reason: str = "") -> dict[str, Any]:
