@@ -78,6 +78,7 @@ CHANGES = {
     # Partial updates (beyond upstream).
     "UpdateCluster": (Resource.CLUSTERS, Action.UPDATE),
     "UpdateRayJob": (Resource.JOBS, Action.UPDATE),
+    "UpdateRayServiceConfigs": (Resource.SERVICES, Action.UPDATE),
     "UpdateComputeTemplate": (Resource.COMPUTE_TEMPLATES, Action.UPDATE),
 }
 # Job submissions share a method name with RayJobService (DeleteRayJob): looked up by full method first.

@@ -37,7 +37,7 @@ from service.schemas.compute_template import ComputeTemplate, ListComputeTemplat
 from service.schemas.job import ListRayJobsResponse, RayJob
 from service.schemas.job_submission import RayJobSubmission
 from service.schemas.service import ListRayServicesResponse, RayService
-from service.schemas.updates import ClusterUpdate, JobUpdate
+from service.schemas.updates import ClusterUpdate, JobUpdate, ServiceConfigsUpdate
 
 if TYPE_CHECKING:
     from service.managers.registry import Managers
@@ -331,6 +331,18 @@ class RayServeServicer(serve_pb2_grpc.RayServeServiceServicer):
             service = to_struct(request.service, RayService) if request.HasField("service") else None
             updated = await self.managers.services.update(
                 request_context(context), request.namespace, request.name, service
+            )
+            return to_message(updated, serve_pb2.RayService)
+
+        return await call(context, work)
+
+    async def UpdateRayServiceConfigs(
+        self, request: serve_pb2.UpdateRayServiceConfigsRequest, context: Context
+    ) -> serve_pb2.RayService:
+        async def work() -> serve_pb2.RayService:
+            patch = to_struct(request, ServiceConfigsUpdate)
+            updated = await self.managers.services.update_configs(
+                request_context(context), request.namespace, request.name, patch
             )
             return to_message(updated, serve_pb2.RayService)
 

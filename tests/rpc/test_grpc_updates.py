@@ -11,10 +11,10 @@ import pytest
 from google.protobuf import json_format
 from kubernetes_asyncio import client
 
-from service.rpc.proto_gen import cluster_pb2, config_pb2, job_pb2
+from service.rpc.proto_gen import cluster_pb2, config_pb2, job_pb2, serve_pb2
 from tests.e2e import payloads
 from tests.e2e.test_clusters import make_template
-from tests.e2e.test_updates import groups_of, raycluster, rayjob, updates
+from tests.e2e.test_updates import custom, groups_of, raycluster, rayjob, updates
 from tests.rpc.test_grpc import Stubs, channel, rpc  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -187,3 +187,55 @@ async def test_update_compute_template(
         ("FAILURE", 10),
         ("FAILURE", 3),
     ]
+
+
+async def test_update_service_configs(
+    api: httpx.AsyncClient,
+    kube: client.ApiClient,
+    namespace: str,
+    rpc: Stubs,  # noqa: F811
+) -> None:
+    await make_template(api, namespace)
+    body = payloads.service(namespace)
+    assert (await api.post(f"/apis/v1/namespaces/{namespace}/services", json=body)).is_success
+    group = body["clusterSpec"]["workerGroupSpec"][0]["groupName"]
+    config = body["serveConfigV2"].replace("num_replicas: 1", "num_replicas: 3")
+
+    def request(**fields: Any) -> serve_pb2.UpdateRayServiceConfigsRequest:
+        message = serve_pb2.UpdateRayServiceConfigsRequest(name="test-service", namespace=namespace)
+        json_format.ParseDict(fields, message)
+        return message
+
+    changed = await rpc.services.UpdateRayServiceConfigs(
+        request(
+            serveConfigV2=config,
+            workerGroupUpdateSpec=[{"groupName": group, "replicas": 0, "minReplicas": 0}],
+        )
+    )
+    assert "num_replicas: 3" in changed.serve_config_V2
+    cr = await custom(kube).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayservices", "test-service"
+    )
+    assert "num_replicas: 3" in cr["spec"]["serveConfigV2"]
+    assert (
+        cr["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] == 0
+    )  # zero is a value, not unset
+
+    refused = await rpc_error(
+        rpc.services.UpdateRayServiceConfigs(request(workerGroupUpdateSpec=[{"groupName": "nope"}]))
+    )
+    http = await api.patch(
+        f"/apis/v1/namespaces/{namespace}/services/test-service/configs",
+        json={"workerGroupUpdateSpec": [{"groupName": "nope"}]},
+    )
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert http.json() == {"code": 3, "message": refused.details()}
+    stale = await rpc_error(
+        rpc.services.UpdateRayServiceConfigs(request(serveConfigV2=config, resourceVersion="1"))
+    )
+    assert stale.code() == grpc.StatusCode.ABORTED
+
+    events = await updates(api, namespace, "test-service", "services")
+    assert [e["outcome"] for e in events] == ["SUCCESS", "FAILURE", "FAILURE", "FAILURE"]
+    assert "num_replicas: 1" in events[0]["previous"]["serveConfigV2"]
+    assert "num_replicas: 3" in events[0]["spec"]["serveConfigV2"]

@@ -192,3 +192,29 @@ class WorkerGroupUpdateSpec(_message.Message):
     min_replicas: int
     max_replicas: int
     def __init__(self, group_name: _Optional[str] = ..., replicas: _Optional[int] = ..., min_replicas: _Optional[int] = ..., max_replicas: _Optional[int] = ...) -> None: ...
+
+class WorkerGroupReplicasUpdate(_message.Message):
+    __slots__ = ("group_name", "replicas", "min_replicas", "max_replicas")
+    GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MIN_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    group_name: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+    def __init__(self, group_name: _Optional[str] = ..., replicas: _Optional[int] = ..., min_replicas: _Optional[int] = ..., max_replicas: _Optional[int] = ...) -> None: ...
+
+class UpdateRayServiceConfigsRequest(_message.Message):
+    __slots__ = ("name", "namespace", "worker_group_update_spec", "serve_config_V2", "resource_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    WORKER_GROUP_UPDATE_SPEC_FIELD_NUMBER: _ClassVar[int]
+    SERVE_CONFIG_V2_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    namespace: str
+    worker_group_update_spec: _containers.RepeatedCompositeFieldContainer[WorkerGroupReplicasUpdate]
+    serve_config_V2: str
+    resource_version: str
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., worker_group_update_spec: _Optional[_Iterable[_Union[WorkerGroupReplicasUpdate, _Mapping]]] = ..., serve_config_V2: _Optional[str] = ..., resource_version: _Optional[str] = ...) -> None: ...

@@ -67,6 +67,11 @@ class RayServeServiceStub:
                 request_serializer=serve__pb2.DeleteRayServiceRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UpdateRayServiceConfigs = channel.unary_unary(
+                '/proto.RayServeService/UpdateRayServiceConfigs',
+                request_serializer=serve__pb2.UpdateRayServiceConfigsRequest.SerializeToString,
+                response_deserializer=serve__pb2.RayService.FromString,
+                _registered_method=True)
 
 
 class RayServeServiceServicer:
@@ -111,6 +116,14 @@ class RayServeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateRayServiceConfigs(self, request, context):
+        """Beyond upstream: scale the service's worker groups and/or replace its serve config, as
+        PATCH .../services/{name}/configs does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RayServeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +156,11 @@ def add_RayServeServiceServicer_to_server(servicer, server):
                     servicer.DeleteRayService,
                     request_deserializer=serve__pb2.DeleteRayServiceRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateRayServiceConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRayServiceConfigs,
+                    request_deserializer=serve__pb2.UpdateRayServiceConfigsRequest.FromString,
+                    response_serializer=serve__pb2.RayService.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +326,33 @@ class RayServeService:
             '/proto.RayServeService/DeleteRayService',
             serve__pb2.DeleteRayServiceRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRayServiceConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.RayServeService/UpdateRayServiceConfigs',
+            serve__pb2.UpdateRayServiceConfigsRequest.SerializeToString,
+            serve__pb2.RayService.FromString,
             options,
             channel_credentials,
             insecure,
