@@ -173,9 +173,11 @@ class Handler:
         ``127.0.0.1:<port>`` (the named port, else the Service's first port), the answer streamed back."""
         scheme, name, port = _proxy_target(service)
         obj = self._store.get(SERVICES, namespace, name)
+        ports = (obj.get("spec") or {}).get("ports") or []
         if not port:
-            ports = (obj.get("spec") or {}).get("ports") or []
             port = str(ports[0].get("port") or "") if ports else ""
+        elif not port.isdigit():  # a named port: that port of the Service
+            port = next((str(p.get("port") or "") for p in ports if p.get("name") == port), "")
         if not port.isdigit():
             raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
         # The path after proxy/ as sent (a trailing slash counts).

@@ -247,6 +247,12 @@ class Dashboards:
                 f"the Ray dashboard of cluster {target.namespace}/{target.cluster} has no running head pod behind "
                 f"service {target.proxy_service}"
             )
+        if status == 404 and b'"kind":"Status"' in raw.replace(b" ", b""):
+            # Kubernetes' own 404 (no such Service or endpoints), not the dashboard's: the head is not reachable.
+            raise UnavailableError(
+                f"the Ray dashboard of cluster {target.namespace}/{target.cluster} cannot be reached: Kubernetes "
+                f"found no service {target.proxy_service} to proxy to"
+            )
         return Answer(status, raw)
 
 

@@ -513,3 +513,34 @@ async def test_an_interrupted_submit_is_settled_as_outcome_unknown(
             event = await eventually(settled, 20)
             assert event["code"] == 2 and event["message"].startswith("outcome unknown")
             assert event["action"] == "CREATE" and event["resource"] == "jobSubmissions"
+
+
+async def test_without_an_override_the_kubernetes_service_proxy_is_used(
+    api: httpx.AsyncClient,
+    kube: client.ApiClient,
+    namespace: str,
+    kube_kind: str,
+    heads: tuple[RayHead, RayHead],
+) -> None:
+    """No ``DASHBOARD_URLS`` entry matches ``viaproxy-*`` and the service is not in a pod: the head service is
+    reached through the Kubernetes API's service proxy, by its ``dashboard`` port."""
+    plain, _ = heads
+    port = int(plain.url.rstrip("/").rsplit(":", 1)[1])
+    await make_cluster(kube, namespace, "viaproxy-a")
+    service = {
+        "metadata": {"name": "viaproxy-a-head-svc"},
+        "spec": {"ports": [{"name": "dashboard", "port": port}]},
+    }
+    await client.CoreV1Api(kube).create_namespaced_service(namespace, service)
+    base = root(namespace, "viaproxy-a")
+    if kube_kind == "dev":  # the dev cluster's Services are on loopback: its proxy reaches the real head
+        submission = await submit(
+            api, base, entrypoint=COUNTING, runtimeEnv="env_vars:\n  GREETING: proxied\n"
+        )
+        lines, end, _ = await follow(api, f"{base}/log/{submission}")
+        assert end == "SUCCEEDED"
+        assert [line for line in lines if line.startswith("proxied")] == [f"proxied {i}" for i in range(5)]
+    else:  # kube-apiserver proxies to the endpoints of pods, and this Service has none
+        refused = await api.post(base, json={"entrypoint": "echo hi"})
+        assert refused.status_code == 503 and refused.json()["code"] == 14, refused.text
+        assert "viaproxy-a-head-svc" in refused.json()["message"]
