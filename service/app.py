@@ -81,6 +81,7 @@ def _lifespan(settings: Settings) -> Any:
             if settings.migrate:
                 await migrate.upgrade(engine)
             db = Database(engine, settings.db_timeout)
+            stack.push_async_callback(db.close)
             records = Records(db)
             managers = build_managers(kube, db, settings)
             stack.push_async_callback(managers.job_submissions.dashboards.close)

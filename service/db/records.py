@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from service.db.models import AuditEventRow, HeartbeatRow, ResourceRow
@@ -105,9 +105,12 @@ class Records:
         values["previous"] = previous
         # Every API change passes here and through ``succeed``: Core statements, as the ORM's unit of work costs
         # more than the statements themselves.
-        async with self.db.statements("announce", write=True) as connection:
-            inserted = await connection.execute(insert(AUDIT).values(_present(values)).returning(AUDIT.c.id))
-            return int(inserted.scalar_one())
+        row = _present(values)
+
+        def write(connection: Connection) -> int:
+            return int(connection.execute(_ANNOUNCE, row).scalar_one())
+
+        return await self.db.run("announce", write, write=True)
 
     async def fail(self, intent_id: int, code: int, message: str) -> None:
         """Settle a PENDING change as failed (Kubernetes refused it, or it was interrupted)."""
@@ -126,24 +129,22 @@ class Records:
         settled: dict[str, Any] = {
             "outcome": Outcome.SUCCESS,
             "resource_version": fit(observed.resource_version, SHORT_COLUMN),
+            "b_id": intent_id,
+            "b_outcome": Outcome.PENDING,
         }
         if observed.uid:
             settled["uid"] = fit(observed.uid, SHORT_COLUMN)
-        # Only a PENDING row is settled: of two settlers (the request, the reconciler) exactly one gets it.
-        settle = (
-            update(AUDIT)
-            .where(AUDIT.c.id == intent_id, AUDIT.c.outcome == Outcome.PENDING)
-            .values(settled)
-            .returning(*(AUDIT.c[column] for column in INTENT_COLUMNS))
-        )
-        async with self.db.statements("settle_success", write=True) as connection:
-            intent = (await connection.execute(settle)).first()
+
+        def write(connection: Connection) -> ResourceRow | None:
+            intent = connection.execute(_SETTLE, settled).first()
             if intent is None:
                 return None
             settled_intent = _Intent(*intent)
             if Resource(settled_intent.resource) not in KIND_OF:  # job submissions: audited, no history
                 return None
-            return await _apply_to_history(connection, settled_intent, observed)
+            return _apply_to_history(connection, settled_intent, observed)
+
+        return await self.db.run("settle_success", write, write=True)
 
     async def pending(self, older_than: dt.datetime) -> Sequence[AuditEventRow]:
         """Changes announced before ``older_than`` and never settled (their request died or timed out)."""
@@ -274,27 +275,42 @@ class _Intent(NamedTuple):
 
 INTENT_COLUMNS = _Intent._fields
 
+# The statements of every change, built once with bound parameters: SQLAlchemy then finds their compiled form
+# without deriving a cache key from each value, which costs more than running them. The parameters given name
+# the columns an insert fills or an update sets; ``b_`` parameters are the WHERE clause's.
+_ANNOUNCE = insert(AUDIT).returning(AUDIT.c.id)
+# Only a PENDING row is settled: of two settlers (the request, the reconciler) exactly one gets it.
+_SETTLE = (
+    update(AUDIT)
+    .where(AUDIT.c.id == bindparam("b_id"), AUDIT.c.outcome == bindparam("b_outcome"))
+    .returning(*(AUDIT.c[column] for column in INTENT_COLUMNS))
+)
+_SAME_LIVE = (
+    HISTORY.c.resource == bindparam("b_resource"),
+    HISTORY.c.namespace == bindparam("b_namespace"),
+    HISTORY.c.name == bindparam("b_name"),
+    HISTORY.c.deleted_at.is_(None),
+)
+_CLOSE_LIVE = update(HISTORY).where(*_SAME_LIVE)
+# Writers that close or change a row serialise on it (PostgreSQL); a second closer then sees it closed.
+_LIVE_FOR_UPDATE = select(HISTORY).where(*_SAME_LIVE).order_by(HISTORY.c.id.desc()).limit(1).with_for_update()
+_INSERT_HISTORY = insert(HISTORY).returning(HISTORY.c.id)
+_CHANGE_HISTORY = update(HISTORY).where(HISTORY.c.id == bindparam("b_id"))
 
-async def _apply_to_history(connection: AsyncConnection, intent: _Intent, observed: Observed) -> ResourceRow:
+
+def _apply_to_history(connection: Connection, intent: _Intent, observed: Observed) -> ResourceRow:
     now = utcnow()
-    same = (
-        HISTORY.c.resource == intent.resource,
-        HISTORY.c.namespace == intent.namespace,
-        HISTORY.c.name == intent.name,
-        HISTORY.c.deleted_at.is_(None),
-    )
+    same = {"b_resource": intent.resource, "b_namespace": intent.namespace, "b_name": intent.name}
     uid = observed.uid or intent.uid
     if intent.action == Action.CREATE:
         # A live row still there belonged to an object deleted outside the API unnoticed: its history ends now.
-        await connection.execute(update(HISTORY).where(*same).values(deleted_at=now))
-        return await _insert_history(
+        connection.execute(_CLOSE_LIVE, {**same, "deleted_at": now})
+        return _insert_history(
             connection, intent, uid, created_at=as_utc(intent.time), user=intent.user, spec=intent.spec
         )
-    # Writers that close or change a row serialise on it (PostgreSQL); a second closer then sees it closed.
-    query = select(HISTORY).where(*same).order_by(HISTORY.c.id.desc()).limit(1).with_for_update()
-    live = (await connection.execute(query)).first()
+    live = connection.execute(_LIVE_FOR_UPDATE, same).first()
     if live is None:  # the object was made outside the API: its history starts now
-        row = await _insert_history(
+        row = _insert_history(
             connection,
             intent,
             uid,
@@ -313,14 +329,14 @@ async def _apply_to_history(connection: AsyncConnection, intent: _Intent, observ
             "status": observed.status or row.status,
             "spec": row.spec or observed.spec,
         }
-    await connection.execute(update(HISTORY).where(HISTORY.c.id == row.id).values(changes))
+    connection.execute(_CHANGE_HISTORY, {**changes, "b_id": row.id})
     for column, value in changes.items():
         setattr(row, column, value)
     return row
 
 
-async def _insert_history(
-    connection: AsyncConnection,
+def _insert_history(
+    connection: Connection,
     intent: _Intent,
     uid: str,
     *,
@@ -342,7 +358,7 @@ async def _insert_history(
         status=None,
     )
     values = {column: getattr(row, column) for column in HISTORY_COLUMNS}
-    inserted = await connection.execute(insert(HISTORY).values(_present(values)).returning(HISTORY.c.id))
+    inserted = connection.execute(_INSERT_HISTORY, _present(values))
     row.id = int(inserted.scalar_one())
     return row
 

@@ -3,6 +3,15 @@
 On SQLite, where one writer at a time holds the file, writes of this process take turns on an asyncio lock
 instead of racing for the file lock, so a read-then-write transaction (close a history row unless someone else
 did) runs as a unit; on PostgreSQL the same transactions lock their rows (``SELECT ... FOR UPDATE``).
+
+``run`` is for the hot paths (every API change announces and settles through it): the transaction is a plain
+function of a synchronous connection. On PostgreSQL it runs on the async connection (``run_sync``). On a SQLite
+file it runs right on the event loop, on a connection that never waits for a lock and never checkpoints: with
+this process's writers taking turns (above) and readers not blocking a WAL writer, such a transaction is a
+few inserts and updates into the WAL, done before any thread hand-off could even begin (aiosqlite costs two per
+statement). If another process holds the file's write lock, it is run again in a thread of its own that waits
+for the lock (within the bound); the WAL is copied back into the database file by that thread too, every few
+hundred commits, where the file sync cannot stall the loop.
 """
 
 from __future__ import annotations
@@ -10,12 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service import deadline
+from service.db.engine import sqlite_writer
 from service.errors import ApiError, UnavailableError
 from service.metrics import DB_ERRORS
 
@@ -23,6 +37,11 @@ log = logging.getLogger("kuberay_apiserver.db")
 
 # Other processes on the same SQLite file: a read-then-write must not interleave with theirs (see engine.py).
 IMMEDIATE = {"sqlite_begin": "IMMEDIATE"}
+
+T = TypeVar("T")
+
+CHECKPOINT_EVERY = 500
+"""Commits on the event loop between two checkpoints (copies of the WAL into the database file) in the thread."""
 
 
 class Database:
@@ -34,6 +53,18 @@ class Database:
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._inline = sqlite_writer(engine, 0, autocheckpoint=False) if self.is_sqlite else None
+        self._writer = sqlite_writer(engine, timeout) if self._inline is not None else None
+        self._thread = ThreadPoolExecutor(1, "sqlite-writer") if self._writer is not None else None
+        self._uncheckpointed = 0
+        self._checkpoints: set[asyncio.Future[None]] = set()
+
+    async def close(self) -> None:
+        if self._thread is not None:  # lets a transaction or checkpoint still in the thread finish
+            await asyncio.to_thread(self._thread.shutdown)
+        for writer in (self._inline, self._writer):
+            if writer is not None:
+                writer.dispose()
 
     @contextlib.asynccontextmanager
     async def transaction(self, operation: str, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -43,14 +74,50 @@ class Database:
                 await session.connection(execution_options=IMMEDIATE)
             yield session
 
-    @contextlib.asynccontextmanager
-    async def statements(self, operation: str, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-        """Like ``transaction`` but a bare connection, for the hot paths: Core statements skip the ORM's work."""
-        async with self._bounded(operation, write), self.engine.connect() as connection:
-            if write and self.is_sqlite:
-                connection = await connection.execution_options(**IMMEDIATE)
-            async with connection.begin():
-                yield connection
+    async def run(self, operation: str, work: Callable[[Connection], T], *, write: bool = False) -> T:
+        """``work`` in one transaction on a synchronous connection, committed when it returns; bounded like
+        ``transaction``.
+
+        A SQLite transaction that outlives its bound still finishes in its thread (a thread cannot be stopped):
+        a late announce is a PENDING row the reconciler settles, a late settle is just late.
+        """
+        async with self._bounded(operation, write):
+            if self._inline is None or self._writer is None:
+                async with self.engine.connect() as connection:
+                    if write and self.is_sqlite:
+                        connection = await connection.execution_options(**IMMEDIATE)
+                    async with connection.begin():
+                        return await connection.run_sync(work)
+            try:
+                result = _transaction(self._inline, work, write)
+            except OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                # Another process writes to the file: wait for it in the thread, not on the loop.
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._thread, _transaction, self._writer, work, write)
+            if write:
+                self._after_commit()
+            return result
+
+    def _after_commit(self) -> None:
+        self._uncheckpointed += 1
+        if self._uncheckpointed < CHECKPOINT_EVERY or self._checkpoints:
+            return
+        self._uncheckpointed = 0
+        loop = asyncio.get_running_loop()
+        checkpoint = loop.run_in_executor(self._thread, self._checkpoint)
+        self._checkpoints.add(checkpoint)
+        checkpoint.add_done_callback(self._checkpoints.discard)
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file as far as no reader still needs it (never blocks anyone)."""
+        assert self._writer is not None
+        try:
+            with self._writer.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except SQLAlchemyError as exc:
+            log.warning("SQLite checkpoint failed (retried after more commits): %s", type(exc).__name__)
 
     @contextlib.asynccontextmanager
     async def _bounded(self, operation: str, write: bool) -> AsyncIterator[None]:
@@ -73,3 +140,16 @@ class Database:
             DB_ERRORS.labels(operation=operation).inc()
             log.exception("unexpected database failure (%s)", operation)
             raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None
+
+
+def _transaction(engine: Engine, work: Callable[[Connection], T], write: bool) -> T:
+    with engine.connect() as connection:
+        if write:
+            connection = connection.execution_options(**IMMEDIATE)
+        with connection.begin():
+            return work(connection)
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc.orig)
