@@ -1,11 +1,13 @@
 """Reads from the read model against a raw Kubernetes client, side by side in one run.
 
-For each backend (the dev cluster and a real kube-apiserver) and each size (100, 1,000, 10,000 RayClusters in one
-namespace), it times through the service (HTTP on loopback) and through kubernetes-asyncio straight to the same
-Kubernetes API: get p50, get throughput with 8 concurrent clients, list of the namespace p50, create p50 (the
-service's create includes its intent and outcome rows); then prints the ratios service / raw and the service's
-resident memory (RSS, and peak RSS). ``--before`` runs the service with ``READ_CACHE=false`` (every read goes to
-Kubernetes), for the figures before the read model. ``--sizes 100,1000`` picks sizes; ``--kube dev|real``.
+For each backend (the dev cluster and a real kube-apiserver), each spread (all RayClusters in one namespace, or
+in ten) and each size (100, 1,000, 10,000 RayClusters in all), it times through the service (HTTP on loopback)
+and through kubernetes-asyncio straight to the same Kubernetes API: get p50, get throughput with 8 concurrent
+clients, list of one namespace p50, list of every namespace p50 (ten namespaces only), create p50 (the service's
+create includes its intent and outcome rows); then prints the ratios service / raw and the service's resident
+memory (RSS, and peak RSS). Each spread starts a fresh backend and service. ``--before`` runs the service with
+``READ_CACHE=false`` (every read goes to Kubernetes), for the figures before the read model. ``--sizes 100,1000``
+picks sizes; ``--namespaces 1,10`` the spreads; ``--kube dev|real``.
 
 Run ``python -m bench.read_bench`` (the real kube-apiserver needs ``make tools``).
 """
@@ -122,14 +124,23 @@ def _raw_cluster(name: str) -> dict[str, Any]:
     }
 
 
-async def _populate(custom: client.CustomObjectsApi, start: int, stop: int) -> None:
+def _spaces(count: int) -> list[str]:
+    return [NAMESPACE] if count == 1 else [f"{NAMESPACE}-{index}" for index in range(count)]
+
+
+def _placed(spaces: list[str], index: int) -> tuple[str, str]:
+    """Where the populated cluster number ``index`` lives: namespace and name."""
+    return spaces[index % len(spaces)], f"c{index:05d}"
+
+
+async def _populate(custom: client.CustomObjectsApi, spaces: list[str], start: int, stop: int) -> None:
     queue = list(range(start, stop))
 
     async def worker() -> None:
         while queue:
-            index = queue.pop()
+            namespace, name = _placed(spaces, queue.pop())
             await custom.create_namespaced_custom_object(
-                "ray.io", "v1", NAMESPACE, "rayclusters", _raw_cluster(f"c{index:05d}")
+                "ray.io", "v1", namespace, "rayclusters", _raw_cluster(name)
             )
 
     await asyncio.gather(*(worker() for _ in range(32)))
@@ -160,7 +171,7 @@ async def _raw(kubeconfig: Path) -> AsyncIterator[client.ApiClient]:
 async def _wait_listed(url: str, count: int) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=300) as api:
         for _ in range(600):
-            listed = (await api.get(f"/apis/v1/namespaces/{NAMESPACE}/clusters")).json().get("clusters", [])
+            listed = (await api.get("/apis/v1/clusters")).json().get("clusters", [])
             if len(listed) >= count:
                 return
             await asyncio.sleep(0.5)
@@ -168,10 +179,10 @@ async def _wait_listed(url: str, count: int) -> None:
 
 
 async def _measure(
-    service: processes.Service, raw_api: client.ApiClient, size: int, created: int
+    service: processes.Service, raw_api: client.ApiClient, spaces: list[str], size: int, created: int
 ) -> dict[str, tuple[float, float]]:
     custom = client.CustomObjectsApi(raw_api)
-    names = [f"c{index:05d}" for index in range(size)]
+    placed = [_placed(spaces, index) for index in range(size)]
     lists = 5 if size <= 1000 else 3
     results: dict[str, tuple[float, float]] = {}
     # The same HTTP client library as kubernetes-asyncio's, so the ratio compares servers, not clients.
@@ -181,17 +192,18 @@ async def _measure(
         service.url, timeout=aiohttp.ClientTimeout(total=300), trust_env=False, connector=connector
     ) as api:
         await _wait_listed(service.url, size)
-        base = f"/apis/v1/namespaces/{NAMESPACE}/clusters"
+        first = spaces[0]
+        base = f"/apis/v1/namespaces/{first}/clusters"
 
         async def service_get() -> None:
-            async with api.get(f"{base}/{random.choice(names)}") as response:
+            namespace, name = random.choice(placed)
+            async with api.get(f"/apis/v1/namespaces/{namespace}/clusters/{name}") as response:
                 response.raise_for_status()
                 await response.read()
 
         async def raw_get() -> None:
-            await custom.get_namespaced_custom_object(
-                "ray.io", "v1", NAMESPACE, "rayclusters", random.choice(names)
-            )
+            namespace, name = random.choice(placed)
+            await custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", name)
 
         async def service_list() -> None:
             async with api.get(base) as response:
@@ -199,7 +211,15 @@ async def _measure(
                 json.loads(await response.read())
 
         async def raw_list() -> None:
-            await custom.list_namespaced_custom_object("ray.io", "v1", NAMESPACE, "rayclusters")
+            await custom.list_namespaced_custom_object("ray.io", "v1", first, "rayclusters")
+
+        async def service_list_all() -> None:
+            async with api.get("/apis/v1/clusters") as response:
+                response.raise_for_status()
+                json.loads(await response.read())
+
+        async def raw_list_all() -> None:
+            await custom.list_cluster_custom_object("ray.io", "v1", "rayclusters")
 
         for call in (service_get, raw_get):
             await _timed(call, 20)  # warm connections
@@ -208,21 +228,27 @@ async def _measure(
             statistics.median(await _timed(raw_get, GETS)),
         )
         results[f"get/s, {CLIENTS} clients"] = (await _throughput(service_get), await _throughput(raw_get))
-        results[f"list {size} p50 ms"] = (
+        in_first = sum(1 for namespace, _ in placed if namespace == first)
+        results[f"list {in_first} p50 ms"] = (
             statistics.median(await _timed(service_list, lists)),
             statistics.median(await _timed(raw_list, lists)),
         )
+        if len(spaces) > 1:
+            results[f"list all {size} p50"] = (
+                statistics.median(await _timed(service_list_all, lists)),
+                statistics.median(await _timed(raw_list_all, lists)),
+            )
         counter = iter(range(created, created + 10_000))
 
         async def service_create() -> None:
-            body = {**payloads.cluster(NAMESPACE, f"s{next(counter):05d}"), "user": "bench"}
-            async with api.post(f"/apis/v1/namespaces/{NAMESPACE}/clusters", json=body) as response:
+            body = {**payloads.cluster(first, f"s{next(counter):05d}"), "user": "bench"}
+            async with api.post(f"/apis/v1/namespaces/{first}/clusters", json=body) as response:
                 response.raise_for_status()
                 await response.read()
 
         async def raw_create() -> None:
             await custom.create_namespaced_custom_object(
-                "ray.io", "v1", NAMESPACE, "rayclusters", _raw_cluster(f"r{next(counter):05d}")
+                "ray.io", "v1", first, "rayclusters", _raw_cluster(f"r{next(counter):05d}")
             )
 
         results["create p50 ms"] = (
@@ -232,30 +258,33 @@ async def _measure(
     return results
 
 
-async def _run(kind: str, sizes: list[int], before: bool, workdir: Path) -> None:
+async def _run(kind: str, count: int, sizes: list[int], before: bool, workdir: Path) -> None:
+    spaces = _spaces(count)
     with _backend(kind, workdir) as kubeconfig:
         async with _raw(kubeconfig) as raw_api:
-            await client.CoreV1Api(raw_api).create_namespace({"metadata": {"name": NAMESPACE}})
+            for namespace in spaces:
+                await client.CoreV1Api(raw_api).create_namespace({"metadata": {"name": namespace}})
             env = {"KUBERAY_APISERVER_LOG_LEVEL": "WARNING"}
             if before:
                 env["KUBERAY_APISERVER_READ_CACHE"] = "false"
             database = f"sqlite+aiosqlite:///{workdir / f'{kind}.db'}"
             with processes.service(workdir, database, kubeconfig, False, env=env) as service:
                 async with httpx.AsyncClient(base_url=service.url, timeout=60) as api:
-                    template = payloads.template(NAMESPACE)
+                    template = payloads.template(spaces[0])
                     (
-                        await api.post(f"/apis/v1/namespaces/{NAMESPACE}/compute_templates", json=template)
+                        await api.post(f"/apis/v1/namespaces/{spaces[0]}/compute_templates", json=template)
                     ).raise_for_status()
                 idle = _memory(service.process.pid)
                 mode = "before: READ_CACHE=false" if before else "read model"
-                print(f"\n{kind} backend ({mode}); service idle RSS {idle[0]:.0f} MiB")
+                where = "one namespace" if count == 1 else f"{count} namespaces"
+                print(f"\n{kind} backend, {where} ({mode}); service idle RSS {idle[0]:.0f} MiB")
                 print(f"  {'size':>6} {'measure':<18} {'service':>10} {'raw':>10} {'ratio':>7}")
                 populated, created = 0, 0
                 for size in sizes:
-                    await _populate(client.CustomObjectsApi(raw_api), populated, size)
+                    await _populate(client.CustomObjectsApi(raw_api), spaces, populated, size)
                     populated = size
                     # Creates add objects: the list sizes below count only the populated ones, so create last.
-                    results = await _measure(service, raw_api, size, created)
+                    results = await _measure(service, raw_api, spaces, size, created)
                     created += 80
                     for measure, (ours, raw) in results.items():
                         ratio = ours / raw if raw else float("nan")
@@ -268,18 +297,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kube", choices=["dev", "real", "all"], default="all")
     parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--namespaces", default="1,10", help="spreads to run: clusters in 1 namespace, in 10")
     parser.add_argument(
         "--before", action="store_true", help="reads straight from Kubernetes (READ_CACHE=false)"
     )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    spreads = [int(count) for count in args.namespaces.split(",")]
     kinds = ["dev", "real"] if args.kube == "all" else [args.kube]
     print(
         "service / raw: a ratio under 1 means the service is faster (latency) — for get/s, over 1 is faster"
     )
     for kind in kinds:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(_run(kind, sizes, args.before, Path(tmp)))
+        for count in spreads:
+            with tempfile.TemporaryDirectory() as tmp:
+                asyncio.run(_run(kind, count, sizes, args.before, Path(tmp)))
 
 
 if __name__ == "__main__":
