@@ -5,8 +5,14 @@ that is not there is refused with a message, not a traceback."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
+import os
 import re
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +130,51 @@ def test_start_is_refused_when_the_key_file_is_missing(certificates: Certificate
     assert re.match(r"service exited with 2\b", output), output  # click's usage error, before anything starts
     assert f"Error: cannot read --tls-key-file {missing}: No such file or directory" in output, output
     assert "Traceback" not in output, output
+
+
+def test_an_expired_certificate_is_served_but_logged_as_an_error(
+    dev_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Clients will refuse it, so the operator hears of it at start (the service still starts: the pod stays up
+    for a renewed Secret and a restart, rather than crash-looping)."""
+    expired = make_certificates(tmp_path / "expired", days=-1)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--http-port",
+                str(processes.free_port()),
+                "--grpc-port",
+                "0",
+                "--kubeconfig",
+                str(dev_kubeconfig),
+                *expired.options(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "KUBERAY_APISERVER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+                "KUBERAY_APISERVER_LOG_FORMAT": "json",
+                "KUBERAY_APISERVER_AUTH": "none",
+                "KUBERAY_APISERVER_ALLOW_ANONYMOUS": "true",
+            },
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Uvicorn running on https://" not in log_path.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    finally:
+        processes.stop(process)
+    errors = [line for line in lines if line["level"] == "error"]
+    assert [line["event"] for line in errors] == [
+        "the TLS certificate has expired: clients will refuse the connection"
+    ], lines
+    assert datetime.datetime.fromisoformat(errors[0]["not_after"]) < datetime.datetime.now(datetime.UTC)
