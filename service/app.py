@@ -108,7 +108,11 @@ def _lifespan(settings: Settings) -> Any:
 
                 grpc_server = await start_grpc_server(managers, authenticator, settings)
                 stack.push_async_callback(grpc_server.stop, 5)
-            log.info("kuberay-apiserver %s ready", __version__, extra={"auth": settings.auth})
+            log.info(
+                "kuberay-apiserver %s ready",
+                __version__,
+                extra={"auth": settings.auth, "tls": bool(settings.tls_cert_file)},
+            )
             yield
 
     return lifespan

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
+import logging
 import os
 import sys
 
 import click
 
 from service.cli.audit import audit
-from service.settings import for_serving, load_settings
+from service.settings import (
+    ServingCertificate,
+    Settings,
+    for_serving,
+    load_serving_certificate,
+    load_settings,
+)
+
+log = logging.getLogger("kuberay_apiserver")
 
 
 @click.group()
@@ -21,6 +31,12 @@ def main() -> None:
 @click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
 @click.option("--http-port", type=int, default=None, help="HTTP port (default 8888).")
 @click.option("--grpc-port", type=int, default=None, help="gRPC port (default 8887; 0 disables gRPC).")
+@click.option(
+    "--tls-cert-file",
+    default=None,
+    help="PEM certificate (chain) to serve HTTPS and gRPC over TLS with; needs --tls-key-file.",
+)
+@click.option("--tls-key-file", default=None, help="PEM private key of --tls-cert-file (unencrypted).")
 @click.option("--kubeconfig", default=None, help="Kubeconfig file (default: KUBECONFIG, then in-cluster).")
 @click.option(
     "--dev-cluster",
@@ -65,6 +81,8 @@ def serve(
     host: str | None,
     http_port: int | None,
     grpc_port: int | None,
+    tls_cert_file: str | None,
+    tls_key_file: str | None,
     kubeconfig: str | None,
     dev_cluster: bool | None,
     dev_cluster_port: int | None,
@@ -86,6 +104,8 @@ def serve(
             host=host,
             http_port=http_port,
             grpc_port=grpc_port,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
             kubeconfig=kubeconfig,
             dev_cluster=dev_cluster,
             dev_cluster_port=dev_cluster_port,
@@ -95,14 +115,19 @@ def serve(
             **auth_options,
         )
         settings = for_serving(settings)
+        certificate = load_serving_certificate(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
+    if certificate is not None:
+        _log_certificate(certificate, settings)
     config = uvicorn.Config(
         create_app(settings),
         http=protocol_with_header_timeout(settings.header_timeout),
         host=settings.host,
         port=settings.http_port,
+        ssl_certfile=settings.tls_cert_file or None,
+        ssl_keyfile=settings.tls_key_file or None,
         lifespan="on",
         log_config=None,
         access_log=False,
@@ -112,6 +137,22 @@ def serve(
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+def _log_certificate(certificate: ServingCertificate, settings: Settings) -> None:
+    """Say that the ports serve TLS, with which certificate until when (never anything of the key)."""
+    grpc = f" and gRPC over TLS on port {settings.grpc_port}" if settings.grpc_port else ""
+    details = {
+        "certificate_file": settings.tls_cert_file,
+        "subject": certificate.subject,
+        "not_after": certificate.not_after.isoformat(),
+    }
+    log.info("serving HTTPS on port %d%s", settings.http_port, grpc, extra=details)
+    left = certificate.not_after - datetime.datetime.now(datetime.UTC)
+    if left <= datetime.timedelta(0):
+        log.error("the TLS certificate has expired: clients will refuse the connection", extra=details)
+    elif left < datetime.timedelta(days=7):
+        log.warning("the TLS certificate expires in less than a week; renew it and restart", extra=details)
 
 
 main.add_command(audit)

@@ -43,6 +43,7 @@ from service.rpc.servicers import (
     current_caller,
     status_code,
 )
+from service.settings import load_serving_certificate
 from service.vocabulary import Action, Resource
 
 if TYPE_CHECKING:
@@ -228,7 +229,8 @@ def _address(host: str, port: int) -> str:
 async def start_grpc_server(
     managers: Managers, authenticator: Authenticator, settings: Settings
 ) -> grpc.aio.Server:
-    """Start serving the V1 API over gRPC (plain text) on the configured port; the caller stops the server."""
+    """Start serving the V1 API over gRPC on the configured port, over TLS when the settings give a certificate
+    (else plain text); the caller stops the server."""
     host, port = settings.host, settings.grpc_port
     server = grpc.aio.server(interceptors=[ApiInterceptor(managers, authenticator, settings.request_timeout)])
     cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(managers), server)  # type: ignore[no-untyped-call]
@@ -249,8 +251,19 @@ async def start_grpc_server(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = _address(host, port)
-    if server.add_insecure_port(address) == 0:
+    certificate = load_serving_certificate(settings)
+    if certificate is None:
+        bound = server.add_insecure_port(address)
+    else:
+        credentials = grpc.ssl_server_credentials([(certificate.private_key, certificate.certificate_chain)])
+        bound = server.add_secure_port(address, credentials)
+    if bound == 0:
         raise RuntimeError(f"cannot listen for gRPC on {address}")
     await server.start()
-    log.info("gRPC listening on %s", address, extra={"services": list(SERVICE_NAMES)})
+    log.info(
+        "gRPC listening on %s%s",
+        address,
+        " over TLS" if certificate else "",
+        extra={"services": list(SERVICE_NAMES), "tls": certificate is not None},
+    )
     return server

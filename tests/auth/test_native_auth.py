@@ -59,8 +59,8 @@ def test_a_callers_token_gets_the_callers_rbac(
     real_kube: RealKubeApiServer,
     world: World,  # noqa: F811
 ) -> None:
-    # kubectl (client-go) sends no bearer token over plain HTTP, so the token-authenticated check is made with the
-    # official Python client, which does; kubectl with a token needs TLS in front of the service.
+    # kubectl (client-go) sends no bearer token over plain HTTP, so this service (plain HTTP) is checked with the
+    # official Python client, which does; kubectl with a token is checked over HTTPS in test_kubectl_tls.py.
     configuration = kubernetes.client.Configuration()
     configuration.host = served
     configuration.api_key = {"authorization": real_kube.token_for("alice")}

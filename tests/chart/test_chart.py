@@ -327,6 +327,47 @@ def test_probes(render: Render) -> None:
     assert "startupProbe" not in container(render(*setting("startupProbe.enabled=false")))
 
 
+def test_tls_from_a_secret(render: Render) -> None:
+    """The Secret is mounted read-only, its files are the two TLS options, and every probe speaks HTTPS."""
+    objects = render(*values_file("tls-values"))
+    main, pod = container(objects), pod_spec(objects)
+    assert main["args"][-4:] == [
+        "--tls-cert-file",
+        "/etc/kuberay-apiserver/tls/tls.crt",
+        "--tls-key-file",
+        "/etc/kuberay-apiserver/tls/tls.key",
+    ]
+    mount = next(m for m in main["volumeMounts"] if m["mountPath"] == "/etc/kuberay-apiserver/tls")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"] == {"secretName": "kuberay-apiserver-tls", "defaultMode": 0o440}
+    for probe, path in (
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ):
+        assert main[probe]["httpGet"] == {"path": path, "port": "http", "scheme": "HTTPS"}, probe
+    (check,) = only(objects, "Pod")["spec"]["containers"]
+    service = only(objects, "Service")["metadata"]["name"]
+    assert f"https://{service}.ray-system.svc:8888/readyz" in check["args"] and "--insecure" in check["args"]
+    endpoint = only(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https" and endpoint["tlsConfig"] == {"serverName": "kuberay-apiserver"}
+
+
+def test_without_tls_nothing_of_it_is_rendered(render: Render) -> None:
+    objects = render(*setting("metrics.serviceMonitor.enabled=true"))
+    main = container(objects)
+    assert not [arg for arg in main["args"] if arg.startswith("--tls")]
+    assert "/etc/kuberay-apiserver/tls" not in {m["mountPath"] for m in main["volumeMounts"]}
+    assert all("secret" not in v for v in pod_spec(objects)["volumes"])
+    assert all(
+        "scheme" not in main[probe]["httpGet"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    )
+    assert "--insecure" not in only(objects, "Pod")["spec"]["containers"][0]["args"]
+    assert "scheme" not in only(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+
+
 @pytest.mark.parametrize("name", CI_VALUES_IDS)
 def test_restricted_security_context_and_writable_tmp(render: Render, name: str) -> None:
     objects = render(*values_file(name))
@@ -362,6 +403,7 @@ def test_settings_the_chart_owns_cannot_be_overridden_through_config(
     render_error: Callable[..., str],
 ) -> None:
     assert "database_url" in render_error(*setting("config.database_url=sqlite+aiosqlite:///x.db"))
+    assert "tls_key_file" in render_error(*setting("config.tls_key_file=/key.pem"))
 
 
 # --- Database modes ---------------------------------------------------------------------------------
@@ -661,6 +703,13 @@ def test_notes_for_an_ingress(render_notes: Callable[..., str]) -> None:
     )
     assert "export API_URL=http://ray.example.com/api\n" in notes
     assert "/swagger-ui/" in notes
+
+
+def test_notes_for_tls(render_notes: Callable[..., str]) -> None:
+    notes = render_notes("--values", str(CHART / "ci" / "tls-values.yaml"))
+    assert "export API_URL=https://$NODE_IP:$HTTP_PORT" in notes
+    assert "kubectl --server $API_URL --certificate-authority" in notes
+    assert "set tls.secretName to serve HTTPS" in render_notes()
 
 
 def test_notes_warn_about_namespaced_rbac(render_notes: Callable[..., str]) -> None:

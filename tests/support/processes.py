@@ -7,14 +7,19 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.support.tls import Certificates
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,13 +159,21 @@ def create_database(admin_url: str, name: str) -> str:
 
 
 class Service:
-    """A running ``kuberay-apiserver serve``."""
+    """A running ``kuberay-apiserver serve`` (over HTTPS and gRPC over TLS when ``tls`` is given)."""
 
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log_path: Path, grpc_port: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        process: subprocess.Popen[bytes],
+        log_path: Path,
+        grpc_port: int,
+        tls: Certificates | None = None,
+    ) -> None:
         self.url = url
         self.process = process
         self.log_path = log_path
         self.grpc_port = grpc_port
+        self.tls = tls
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -173,8 +186,11 @@ def start_service(
     grpc: bool = True,
     *extra: str,
     env: dict[str, str] | None = None,
+    tls: Certificates | None = None,
 ) -> Service:
-    """Start the service on a free loopback port and wait until /readyz answers 200; the caller stops it."""
+    """Start the service on a free loopback port and wait until /readyz answers 200; the caller stops it.
+
+    With ``tls`` it serves HTTPS (the URL is ``https://``, checked against ``tls.ca``) and gRPC over TLS."""
     port = free_port()
     grpc_port = free_port() if grpc else 0
     log_path = workdir / f"service-{port}.log"
@@ -202,6 +218,7 @@ def start_service(
             str(grpc_port),
             "--kubeconfig",
             str(kubeconfig),
+            *(tls.options() if tls else ()),
             *extra,
         ],
         stdout=log,
@@ -210,13 +227,13 @@ def start_service(
         cwd=workdir,
     )
     log.close()  # the child has its own copy
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
-        wait_ready(url, process, log_path)
+        wait_ready(url, process, log_path, verify=tls.client_context() if tls else True)
     except BaseException:
         stop(process)
         raise
-    return Service(url, process, log_path, grpc_port)
+    return Service(url, process, log_path, grpc_port, tls)
 
 
 @contextlib.contextmanager
@@ -227,22 +244,30 @@ def service(
     grpc: bool = True,
     *extra: str,
     env: dict[str, str] | None = None,
+    tls: Certificates | None = None,
 ) -> Iterator[Service]:
-    """The service on a free loopback port, waited for until /readyz answers 200; ``env`` adds variables."""
-    running = start_service(workdir, database_url, kubeconfig, grpc, *extra, env=env)
+    """The service on a free loopback port, waited for until /readyz answers 200; ``env`` adds variables,
+    ``tls`` serves HTTPS and gRPC over TLS with those certificates."""
+    running = start_service(workdir, database_url, kubeconfig, grpc, *extra, env=env, tls=tls)
     try:
         yield running
     finally:
         stop(running.process)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+def wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 60,
+    verify: ssl.SSLContext | bool = True,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=2, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
