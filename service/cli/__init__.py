@@ -10,13 +10,8 @@ import sys
 import click
 
 from service.cli.audit import audit
-from service.settings import (
-    ServingCertificate,
-    Settings,
-    for_serving,
-    load_serving_certificate,
-    load_settings,
-)
+from service.settings import Settings, for_serving, load_settings
+from service.tls import ServingCertificate, load_serving_certificate
 
 log = logging.getLogger("kuberay_apiserver")
 
@@ -115,7 +110,7 @@ def serve(
             **auth_options,
         )
         settings = for_serving(settings)
-        certificate = load_serving_certificate(settings)
+        certificate = load_serving_certificate(settings.tls_cert_file, settings.tls_key_file)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)

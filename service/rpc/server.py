@@ -43,7 +43,7 @@ from service.rpc.servicers import (
     current_caller,
     status_code,
 )
-from service.settings import load_serving_certificate
+from service.tls import load_serving_certificate
 from service.vocabulary import Action, Resource
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ async def start_grpc_server(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = _address(host, port)
-    certificate = load_serving_certificate(settings)
+    certificate = load_serving_certificate(settings.tls_cert_file, settings.tls_key_file)
     if certificate is None:
         bound = server.add_insecure_port(address)
     else:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import for_serving, load_serving_certificate, load_settings
+from service.settings import Settings, for_serving, load_settings
+from service.tls import ServingCertificate, load_serving_certificate
 from tests.support.tls import Certificates, make_certificates, write_other_key
 
 
@@ -25,7 +26,7 @@ def _refusal(cert: Path | str = "", key: Path | str = "") -> str:
 
 
 def test_no_files_is_plain_http() -> None:
-    assert load_serving_certificate(for_serving(load_settings({}, dev_cluster=True))) is None
+    assert _served(for_serving(load_settings({}, dev_cluster=True))) is None
 
 
 def test_the_environment_gives_both_files(certificates: Certificates) -> None:
@@ -33,7 +34,7 @@ def test_the_environment_gives_both_files(certificates: Certificates) -> None:
         "KUBERAY_APISERVER_TLS_CERT_FILE": str(certificates.cert),
         "KUBERAY_APISERVER_TLS_KEY_FILE": str(certificates.key),
     }
-    served = load_serving_certificate(for_serving(load_settings(environ, dev_cluster=True)))
+    served = _served(for_serving(load_settings(environ, dev_cluster=True)))
     assert served is not None
     assert served.subject == "CN=kuberay-apiserver"
     assert served.not_after > datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
@@ -81,3 +82,7 @@ def test_an_encrypted_key_is_refused_without_asking_for_a_passphrase(
     assert f"--tls-key-file {encrypted} is encrypted with a passphrase" in _refusal(
         certificates.cert, encrypted
     )
+
+
+def _served(settings: Settings) -> ServingCertificate | None:
+    return load_serving_certificate(settings.tls_cert_file, settings.tls_key_file)
