@@ -31,11 +31,11 @@ class DiscoveryManager:
 
     async def groups(self) -> Obj:
         document = await self._read(["apis"])
-        groups = [g for g in document.get("groups") or [] if g.get("name") == GROUP]
+        groups = [_served_versions(g) for g in document.get("groups") or [] if g.get("name") == GROUP]
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
     async def group(self) -> Obj:
-        return await self._read(["apis", GROUP])
+        return _served_versions(await self._read(["apis", GROUP]))
 
     async def resources(self) -> Obj:
         document = await self._read(["apis", GROUP, VERSION])
@@ -53,3 +53,10 @@ class DiscoveryManager:
 
     async def openapi(self) -> Obj:
         return await self._read(["openapi", "v3", "apis", GROUP, VERSION])
+
+
+def _served_versions(group: Obj) -> Obj:
+    """The Ray group as the service serves it: ``v1`` only (the CRDs may still serve older versions, which the
+    service does not route, and a client would then fail to list their resources)."""
+    served = {"groupVersion": RAY_GROUP_VERSION, "version": VERSION}
+    return {**group, "versions": [served], "preferredVersion": served}
