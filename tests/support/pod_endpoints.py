@@ -90,10 +90,11 @@ async def publish_pod_endpoint(
     port: int,
     port_name: str = "dashboard",
     pod: str = "",
+    ready: bool = True,
 ) -> None:
     """Makes ``address:port`` (port ``port_name``) the one endpoint of ``service``, as the endpoints controller
     would for a running pod: a Pod (``pod``, default ``<service>-pod``) whose status says it runs at ``address``,
-    the Endpoints and an EndpointSlice naming it."""
+    the Endpoints and an EndpointSlice naming it. Not ``ready``: a pod still starting, which is not proxied to."""
     core = client.CoreV1Api(kube)
     pod = pod or f"{service}-pod"
     made = await core.create_namespaced_pod(
@@ -106,7 +107,13 @@ async def publish_pod_endpoint(
     await core.patch_namespaced_pod_status(
         pod,
         namespace,
-        {"status": {"phase": "Running", "podIP": address, "podIPs": [{"ip": address}]}},
+        {
+            "status": {
+                "phase": "Running" if ready else "Pending",
+                "podIP": address,
+                "podIPs": [{"ip": address}],
+            }
+        },
     )
     target: dict[str, Any] = {"kind": "Pod", "namespace": namespace, "name": pod, "uid": made.metadata.uid}
     await core.create_namespaced_endpoints(
@@ -115,7 +122,7 @@ async def publish_pod_endpoint(
             "metadata": {"name": service},
             "subsets": [
                 {
-                    "addresses": [{"ip": address, "targetRef": target}],
+                    "addresses" if ready else "notReadyAddresses": [{"ip": address, "targetRef": target}],
                     "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
                 }
             ],
@@ -128,7 +135,7 @@ async def publish_pod_endpoint(
         {
             "metadata": {"name": f"{service}-1", "labels": {"kubernetes.io/service-name": service}},
             "addressType": "IPv4",
-            "endpoints": [{"addresses": [address], "conditions": {"ready": True}, "targetRef": target}],
+            "endpoints": [{"addresses": [address], "conditions": {"ready": ready}, "targetRef": target}],
             "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
         },
     )
