@@ -62,6 +62,8 @@ class Dashboard(BaseHTTPRequestHandler):
         elif self.path == "/headers":
             body = json.dumps({name.lower(): value for name, value in self.headers.items()}).encode()
             self._chunked(iter((body,)), "application/json")
+        elif self.path == "/page":
+            self._chunked(iter((b'<html><body><a href="/api/jobs/">jobs</a></body></html>',)), "text/html")
         elif self.path == "/moved":
             self.send_response(302)
             self.send_header("Location", "/api/jobs/?moved=1")
@@ -206,6 +208,10 @@ async def test_redirects_stay_on_the_proxy_path(
     assert moved.headers["location"] == proxy(namespace, "head-svc:dashboard", "/api/jobs/?moved=1")
     landed = await api.get(moved.headers["location"])
     assert landed.status_code == 200 and landed.text == "Ray Dashboard\nGET /api/jobs/?moved=1", landed.text
+    if real:  # kube-apiserver also points the links of an HTML page into the proxy (the dev cluster does not)
+        page = await api.get(proxy(namespace, "head-svc:dashboard", "/page"))
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), page.text
+        assert f'<a href="{proxy(namespace, "head-svc:dashboard", "/api/jobs/")}">' in page.text, page.text
 
 
 async def test_a_service_without_a_port_goes_to_its_unnamed_port(
