@@ -12,7 +12,10 @@ read there), and it only goes to an address that
 With no endpoints controller and no kubelet, a test writes what they would: a Pod whose status says it runs at
 this machine's own network address, and the Endpoints (and, as a real cluster also has, an EndpointSlice) naming
 that Pod. A backend listening on that address (or on 0.0.0.0) is then reached by kube-apiserver's proxy as a pod
-would be.
+would be. The connection never leaves the machine (the kernel delivers traffic for its own addresses locally), so
+nothing is needed but an interface with an address, which any machine that fetched the tools has; no root, no
+iproute2, no network namespace. (kube-apiserver would send it to an HTTP_PROXY of the environment: the test server
+starts without one, see tests/support/kube_apiserver.py.)
 """
 
 from __future__ import annotations
