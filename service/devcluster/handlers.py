@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from service.devcluster.discovery import discovery_document
@@ -90,7 +91,25 @@ async def _read_json(request: web.Request, *, optional: bool = False) -> Any:
 
 
 ACCESS_REVIEWS = ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]
-_PROXIED_HEADERS = frozenset({"accept", "content-type", "content-encoding", "accept-encoding", "user-agent"})
+# Kubernetes' service proxy passes every request header on but these: hop by hop, and the API's own credentials.
+_UNPROXIED_REQUEST_HEADERS = frozenset(
+    {
+        "authorization",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+_PROXIED_ANSWER_HEADERS = frozenset(
+    {"content-type", "content-encoding", "cache-control", "location", "etag", "last-modified"}
+)
 
 
 def _proxy_target(service: str) -> tuple[str, str, str]:
@@ -102,6 +121,32 @@ def _proxy_target(service: str) -> tuple[str, str, str]:
             break
     name, _, port = service.partition(":")
     return scheme, name, port
+
+
+def _service_port(obj: dict[str, Any], name: str, port: str) -> int:
+    """The port a proxy path's ``port`` means, as kube-apiserver resolves it: a number is the Service port of
+    that number, a name the port of that name, none the unnamed port."""
+    ports = (obj.get("spec") or {}).get("ports") or []
+    if port.isdigit():
+        if not any(str(p.get("port")) == port for p in ports):
+            raise ApiError(503, "ServiceUnavailable", f'no service port {port} found for service "{name}"')
+        return int(port)
+    found = next((p.get("port") for p in ports if (p.get("name") or "") == port), None)
+    if not isinstance(found, int):
+        raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+    return found
+
+
+def _into_proxy(location: str, prefix: str, backend: str) -> str:
+    """A redirect of the proxied server to one of its own paths, made to point into the proxy (as Kubernetes'
+    proxy rewrites it); any other redirect is left as it is."""
+    target = yarl.URL(location)
+    if (target.host and target.raw_authority != backend) or not target.raw_path.startswith("/"):
+        return location
+    if target.raw_path.startswith(prefix):
+        return str(target.relative())
+    path = prefix.rstrip("/") + target.raw_path
+    return str(yarl.URL.build(path=path, query_string=target.raw_query_string, encoded=True))
 
 
 class Handler:
@@ -132,7 +177,7 @@ class Handler:
                 and parts[:3] == ["api", "v1", "namespaces"]
                 and parts[4:7:2] == ["services", "proxy"]
             ):
-                return await self._proxy(request, parts[3], parts[5], parts[7:])
+                return await self._proxy(request, parts[3], parts[5])
             target = parse_target(parts)
             if target is None:
                 raise _not_found_path()
@@ -166,38 +211,42 @@ class Handler:
         status = {"allowed": True, "reason": "the dev cluster has no RBAC: everything is allowed"}
         return _json({**review, "status": status}, 201)
 
-    async def _proxy(
-        self, request: web.Request, namespace: str, service: str, rest: list[str]
-    ) -> web.StreamResponse:
+    async def _proxy(self, request: web.Request, namespace: str, service: str) -> web.StreamResponse:
         """The service proxy. Every Service here is on loopback: ``[scheme:]name[:port]`` is sent to
-        ``127.0.0.1:<port>`` (the named port, else the Service's first port), the answer streamed back."""
+        ``127.0.0.1:<port>`` (that Service port), the answer streamed back; the port, the bare path's redirect, the
+        headers and the redirects of the proxied server as kube-apiserver's proxy does them."""
         scheme, name, port = _proxy_target(service)
         obj = self._store.get(SERVICES, namespace, name)
-        ports = (obj.get("spec") or {}).get("ports") or []
-        if not port:
-            port = str(ports[0].get("port") or "") if ports else ""
-        elif not port.isdigit():  # a named port: that port of the Service
-            port = next((str(p.get("port") or "") for p in ports if p.get("name") == port), "")
-        if not port.isdigit():
-            raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
-        # The path after proxy/ as sent (a trailing slash counts).
-        tail = request.raw_path.split("?", 1)[0].split("/proxy", 1)[1].lstrip("/") if rest else ""
-        url = f"{scheme}://127.0.0.1:{port}/{tail}"
-        if request.query_string:
-            url += "?" + request.query_string
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _PROXIED_HEADERS}
+        number = _service_port(obj, name, port)
+        prefix = f"/api/v1/namespaces/{namespace}/services/{service}/proxy"
+        # The path after proxy/, decoded and sent again as Kubernetes does (a trailing slash counts). The segments:
+        # "", "api", "v1", "namespaces", ns, "services", service, "proxy", rest...
+        segments = request.path.split("/")
+        tail = "/" + "/".join(segments[8:]) if len(segments) > 8 else ""
+        raw_query = request.rel_url.raw_query_string
+        query = f"?{raw_query}" if raw_query else ""
+        if not tail and request.method in ("GET", "HEAD"):
+            # A bare proxy path is sent on to the same with a slash, so that relative links work.
+            return web.Response(status=301, headers={"Location": f"{prefix}/{query}"})
+        backend = f"127.0.0.1:{number}"
+        path = yarl.URL.build(path=tail or "/").raw_path
+        url = yarl.URL(f"{scheme}://{backend}{path}{query}", encoded=True)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _UNPROXIED_REQUEST_HEADERS}
+        headers["X-Forwarded-Uri"] = prefix + tail
         body = await request.read()
         try:
             async with (
-                aiohttp.ClientSession() as session,
+                aiohttp.ClientSession(auto_decompress=False) as session,
                 session.request(
                     request.method, url, headers=headers, data=body or None, allow_redirects=False
                 ) as answer,
             ):
-                response = web.StreamResponse(
-                    status=answer.status,
-                    headers={k: v for k, v in answer.headers.items() if k.lower() in _PROXIED_HEADERS},
-                )
+                kept = {
+                    k.lower(): v for k, v in answer.headers.items() if k.lower() in _PROXIED_ANSWER_HEADERS
+                }
+                if "location" in kept:
+                    kept["location"] = _into_proxy(kept["location"], prefix, backend)
+                response = web.StreamResponse(status=answer.status, headers=kept)
                 await response.prepare(request)
                 async for chunk in answer.content.iter_any():
                     await response.write(chunk)

@@ -395,7 +395,16 @@ class Proxied(msgspec.Struct, frozen=True):
 
 
 # Headers of the caller's request that reach the proxied service, and of its answer that reach the caller.
-PROXIED_REQUEST_HEADERS = ("accept", "content-type", "accept-encoding", "user-agent", "x-request-id")
+# Never the caller's credentials to this service. Kubernetes' proxy drops ``Authorization`` (the API's own), so a Ray
+# dashboard with token authentication takes its token as ``X-Ray-Authorization``, which passes.
+PROXIED_REQUEST_HEADERS = (
+    "accept",
+    "content-type",
+    "accept-encoding",
+    "user-agent",
+    "x-request-id",
+    "x-ray-authorization",
+)
 PROXIED_ANSWER_HEADERS = (
     "content-type",
     "content-encoding",

@@ -242,18 +242,37 @@ class Dashboards:
                 f"the Ray dashboard of cluster {target.namespace}/{target.cluster} through {target.where}: "
                 f"{exc.message}"
             ) from None
-        if status == 503 and b"no endpoints available" in raw:
+        said = _kubernetes_status(raw) if status in (404, 503) else None
+        if said is None:
+            return Answer(status, raw)
+        # Kubernetes' own answer, not the dashboard's: the head is not reachable.
+        cluster = f"{target.namespace}/{target.cluster}"
+        if status == 503 and "no endpoints available" in said:
             raise UnavailableError(
-                f"the Ray dashboard of cluster {target.namespace}/{target.cluster} has no running head pod behind "
-                f"service {target.proxy_service}"
+                f"the Ray dashboard of cluster {cluster} has no running head pod behind service "
+                f"{target.proxy_service}"
             )
-        if status == 404 and b'"kind":"Status"' in raw.replace(b" ", b""):
-            # Kubernetes' own 404 (no such Service or endpoints), not the dashboard's: the head is not reachable.
+        if status == 404:
+            # Also what kube-apiserver says of a Service that has no Endpoints object at all.
             raise UnavailableError(
-                f"the Ray dashboard of cluster {target.namespace}/{target.cluster} cannot be reached: Kubernetes "
-                f"found no service {target.proxy_service} to proxy to"
+                f"the Ray dashboard of cluster {cluster} cannot be reached: Kubernetes found no service "
+                f"{target.proxy_service} (or no endpoints of it) to proxy to"
             )
-        return Answer(status, raw)
+        # Typically "error trying to reach service: dial tcp ...": the head pod is there but does not answer.
+        raise UnavailableError(
+            f"the Ray dashboard of cluster {cluster} cannot be reached through {target.where}: {said}"
+        )
+
+
+def _kubernetes_status(raw: bytes) -> str | None:
+    """The message of a Status of the Kubernetes API (which a Ray dashboard never answers), else None."""
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(document, dict) and document.get("kind") == "Status" and document.get("apiVersion") == "v1":
+        return str(document.get("message") or "")
+    return None
 
 
 def _dashboard_port(cluster: Obj) -> int:

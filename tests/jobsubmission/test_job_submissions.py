@@ -29,6 +29,7 @@ from kubernetes_asyncio import client, config
 from service.rpc.proto_gen import job_submission_pb2, job_submission_pb2_grpc
 from tests.support import processes
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.pod_endpoints import endpoint_address, publish_pod_endpoint
 from tests.support.ray_head import RayHead, ray_head
 from tests.support.waiting import eventually
 
@@ -515,6 +516,22 @@ async def test_an_interrupted_submit_is_settled_as_outcome_unknown(
             assert event["action"] == "CREATE" and event["resource"] == "jobSubmissions"
 
 
+@contextlib.contextmanager
+def reachable_by_kubernetes(head: RayHead, kube_kind: str) -> Iterator[int]:
+    """The port where the Kubernetes API's service proxy reaches ``head``'s dashboard: on the dev cluster its own
+    (that proxy goes to 127.0.0.1); for kube-apiserver, which proxies only to pods' addresses and never to
+    loopback, a forwarder on this machine's network address."""
+    port = int(head.url.rstrip("/").rsplit(":", 1)[1])
+    if kube_kind == "dev":
+        yield port
+        return
+    forwarder = FaultyProxy("127.0.0.1", port, listen_host=endpoint_address()).start()
+    try:
+        yield forwarder.port
+    finally:
+        forwarder.stop()
+
+
 async def test_without_an_override_the_kubernetes_service_proxy_is_used(
     api: httpx.AsyncClient,
     kube: client.ApiClient,
@@ -523,24 +540,76 @@ async def test_without_an_override_the_kubernetes_service_proxy_is_used(
     heads: tuple[RayHead, RayHead],
 ) -> None:
     """No ``DASHBOARD_URLS`` entry matches ``viaproxy-*`` and the service is not in a pod: the head service is
-    reached through the Kubernetes API's service proxy, by its ``dashboard`` port."""
-    plain, _ = heads
-    port = int(plain.url.rstrip("/").rsplit(":", 1)[1])
-    await make_cluster(kube, namespace, "viaproxy-a")
-    service = {
-        "metadata": {"name": "viaproxy-a-head-svc"},
-        "spec": {"ports": [{"name": "dashboard", "port": port}]},
+    reached through the Kubernetes API's service proxy, by its ``dashboard`` port; on the real kube-apiserver the
+    head service's endpoint is a head pod at this machine's address, as the endpoints controller would write it.
+    With token authentication the token from the cluster's Secret passes that proxy (as X-Ray-Authorization)."""
+    plain, guarded = heads
+    core = client.CoreV1Api(kube)
+    for cluster, head in (("viaproxy-a", plain), ("viaproxy-t", guarded)):
+        with reachable_by_kubernetes(head, kube_kind) as port:
+            await make_cluster(kube, namespace, cluster, auth=bool(head.token))
+            if head.token:
+                secret = {"auth_token": base64.b64encode(head.token.encode()).decode()}
+                await core.create_namespaced_secret(
+                    namespace, {"metadata": {"name": cluster}, "data": secret}
+                )
+            service = f"{cluster}-head-svc"
+            await core.create_namespaced_service(
+                namespace,
+                {
+                    "metadata": {"name": service, "labels": {"app.kubernetes.io/name": "kuberay"}},
+                    "spec": {"ports": [{"name": "dashboard", "port": port}]},
+                },
+            )
+            if kube_kind == "real":
+                await publish_pod_endpoint(
+                    kube, namespace, service, endpoint_address(), port, pod=f"{cluster}-head"
+                )
+            base = root(namespace, cluster)
+            submission = await submit(
+                api, base, entrypoint=COUNTING, runtimeEnv=f"env_vars:\n  GREETING: {cluster}\n"
+            )
+            lines, end, _ = await follow(api, f"{base}/log/{submission}")
+            assert end == "SUCCEEDED", (cluster, end, lines)
+            assert [line for line in lines if line.startswith(cluster)] == [
+                f"{cluster} {i}" for i in range(5)
+            ]
+            details = await api.get(f"{base}/{submission}")
+            assert details.status_code == 200 and details.json()["status"] == "SUCCEEDED", details.text
+
+
+async def test_an_unreachable_head_is_503_saying_why(
+    api: httpx.AsyncClient, kube: client.ApiClient, namespace: str, kube_kind: str
+) -> None:
+    """Kubernetes' own answers through its proxy are 503 saying why, never taken for the dashboard's: no head
+    service; a head pod still starting (only on kube-apiserver: the dev cluster has no endpoints); a head pod that
+    does not listen."""
+    with socket.socket() as free:
+        free.bind(("0.0.0.0", 0))
+        port = free.getsockname()[1]
+    cases = {
+        "viaproxy-nosvc": "Kubernetes found no service viaproxy-nosvc-head-svc:dashboard",
+        "viaproxy-dead": "cannot be reached through the Kubernetes API's proxy to service",
     }
-    await client.CoreV1Api(kube).create_namespaced_service(namespace, service)
-    base = root(namespace, "viaproxy-a")
-    if kube_kind == "dev":  # the dev cluster's Services are on loopback: its proxy reaches the real head
-        submission = await submit(
-            api, base, entrypoint=COUNTING, runtimeEnv="env_vars:\n  GREETING: proxied\n"
+    if kube_kind == "real":
+        cases["viaproxy-starting"] = (
+            "has no running head pod behind service viaproxy-starting-head-svc:dashboard"
         )
-        lines, end, _ = await follow(api, f"{base}/log/{submission}")
-        assert end == "SUCCEEDED"
-        assert [line for line in lines if line.startswith("proxied")] == [f"proxied {i}" for i in range(5)]
-    else:  # kube-apiserver proxies to the endpoints of pods, and this Service has none
-        refused = await api.post(base, json={"entrypoint": "echo hi"})
+    for cluster, said in cases.items():
+        await make_cluster(kube, namespace, cluster)
+        service = f"{cluster}-head-svc"
+        if cluster != "viaproxy-nosvc":
+            await client.CoreV1Api(kube).create_namespaced_service(
+                namespace,
+                {"metadata": {"name": service}, "spec": {"ports": [{"name": "dashboard", "port": port}]}},
+            )
+        if cluster != "viaproxy-nosvc" and kube_kind == "real":
+            ready = cluster == "viaproxy-dead"
+            await publish_pod_endpoint(kube, namespace, service, endpoint_address(), port, ready=ready)
+        refused = await api.post(root(namespace, cluster), json={"entrypoint": "echo hi"})
         assert refused.status_code == 503 and refused.json()["code"] == 14, refused.text
-        assert "viaproxy-a-head-svc" in refused.json()["message"]
+        assert said in refused.json()["message"], refused.text
+        if cluster == "viaproxy-dead":
+            assert "error trying to reach service" in refused.json()["message"], refused.text
+        listed = await api.get(root(namespace, cluster))
+        assert listed.status_code == 503 and said in listed.json()["message"], listed.text

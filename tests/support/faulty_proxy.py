@@ -17,11 +17,20 @@ from tests.support.processes import free_port
 
 
 class FaultyProxy:
-    def __init__(self, target_host: str, target_port: int, source_host: str | None = None) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        source_host: str | None = None,
+        listen_host: str = "127.0.0.1",
+    ) -> None:
         self.target = (target_host, target_port)
         self.source = (source_host, 0) if source_host else None
         """The address the proxy connects from (a trusted proxy's, say); None: the system's choice."""
-        self.port = free_port()
+        self.host = listen_host
+        """The address the proxy listens on."""
+        self.port = free_port() if listen_host == "127.0.0.1" else 0
+        """The port it listens on (for another address than loopback, known once started)."""
         self.mode = "pass"
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -31,9 +40,8 @@ class FaultyProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._client, "127.0.0.1", self.port)
-        )
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._client, self.host, self.port))
+        self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
             self._loop.run_forever()

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
 import yaml
@@ -107,6 +107,13 @@ def _tail(path: pathlib.Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"<cannot read {path}: {exc}>"
+
+
+def _without_proxies(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without HTTP proxy settings. kube-apiserver's service proxy honours them (only loopback is exempt),
+    so on a machine with an HTTP_PROXY it would send the tests' requests for a pod's address to that proxy."""
+    proxies = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+    return {name: value for name, value in env.items() if name.lower() not in proxies}
 
 
 def _write_pki(pki: pathlib.Path) -> None:
@@ -561,6 +568,7 @@ class RealKubeApiServer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 preexec_fn=preexec,
+                env=_without_proxies(os.environ),
             )
 
     def _get(self, url: str, token: str | None) -> bytes:
