@@ -19,13 +19,10 @@ import ipaddress
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import msgspec
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
 
 from service.errors import ApiError, UnauthenticatedError, UnavailableError
 from service.identity import Identity, as_service
@@ -34,6 +31,9 @@ from service.kube.errors import KubeError
 from service.managers.context import ANONYMOUS
 from service.settings import Settings
 from service.vocabulary import TOKEN_REVIEWS
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
 
 log = logging.getLogger("kuberay_apiserver.auth")
 
@@ -179,6 +179,9 @@ class OidcAuthenticator:
             return await response.json(content_type=None)
 
     async def _key_set(self, refresh: bool) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         async with self._lock:
             stale = time.monotonic() - self._fetched_at > self.REFRESH_AT_MOST_EVERY
             if self._keys is None or (refresh and stale):
@@ -214,6 +217,10 @@ class OidcAuthenticator:
         return Identity(user=user, groups=tuple(str(g) for g in groups if isinstance(g, str)), method="oidc")
 
     async def _verified_claims(self, token: str) -> dict[str, Any]:
+        # Imported here: JOSE and its cryptography cost 15 MiB of memory that only the oidc mode needs.
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+
         registry = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
