@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from service.db.models import AuditEventRow, HeartbeatRow, ResourceRow
+from service.db.prepared import Statements
 from service.db.session import Database
 from service.vocabulary import KIND_OF, Action, Outcome, Resource
 
@@ -107,7 +108,7 @@ class Records:
         # more than the statements themselves.
         row = _present(values)
 
-        def write(connection: Connection) -> int:
+        def write(connection: Statements) -> int:
             return int(connection.execute(_ANNOUNCE, row).scalar_one())
 
         return await self.db.run("announce", write, write=True)
@@ -135,7 +136,7 @@ class Records:
         if observed.uid:
             settled["uid"] = fit(observed.uid, SHORT_COLUMN)
 
-        def write(connection: Connection) -> ResourceRow | None:
+        def write(connection: Statements) -> ResourceRow | None:
             intent = connection.execute(_SETTLE, settled).first()
             if intent is None:
                 return None
@@ -298,7 +299,7 @@ _INSERT_HISTORY = insert(HISTORY).returning(HISTORY.c.id)
 _CHANGE_HISTORY = update(HISTORY).where(HISTORY.c.id == bindparam("b_id"))
 
 
-def _apply_to_history(connection: Connection, intent: _Intent, observed: Observed) -> ResourceRow:
+def _apply_to_history(connection: Statements, intent: _Intent, observed: Observed) -> ResourceRow:
     now = utcnow()
     same = {"b_resource": intent.resource, "b_namespace": intent.namespace, "b_name": intent.name}
     uid = observed.uid or intent.uid
@@ -336,7 +337,7 @@ def _apply_to_history(connection: Connection, intent: _Intent, observed: Observe
 
 
 def _insert_history(
-    connection: Connection,
+    connection: Statements,
     intent: _Intent,
     uid: str,
     *,

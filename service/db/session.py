@@ -5,8 +5,9 @@ instead of racing for the file lock, so a read-then-write transaction (close a h
 did) runs as a unit; on PostgreSQL the same transactions lock their rows (``SELECT ... FOR UPDATE``).
 
 ``run`` is for the hot paths (every API change announces and settles through it): the transaction is a plain
-function of a synchronous connection. On PostgreSQL it runs on the async connection (``run_sync``). On a SQLite
-file it runs right on the event loop, on a connection that never waits for a lock and never checkpoints: with
+function that runs Core statements (``prepared.Statements``). On PostgreSQL it runs on the async connection
+(``run_sync``). On a SQLite file it runs right on the event loop, straight on the driver (``prepared``), on a
+connection that never waits for a lock and never checkpoints: with
 this process's writers taking turns (above) and readers not blocking a WAL writer, such a transaction is a
 few inserts and updates into the WAL, done before any thread hand-off could even begin (aiosqlite costs two per
 statement). If another process holds the file's write lock, it is run again in a thread of its own that waits
@@ -24,12 +25,12 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service import deadline
 from service.db.engine import sqlite_writer
+from service.db.prepared import AlchemyStatements, DriverStatements, Prepared, Statements
 from service.errors import ApiError, UnavailableError
 from service.metrics import DB_ERRORS
 
@@ -56,12 +57,16 @@ class Database:
         self._inline = sqlite_writer(engine, 0, autocheckpoint=False) if self.is_sqlite else None
         self._writer = sqlite_writer(engine, timeout) if self._inline is not None else None
         self._thread = ThreadPoolExecutor(1, "sqlite-writer") if self._writer is not None else None
+        self._prepared = Prepared(engine.dialect)
+        self._driver = self._inline.raw_connection() if self._inline is not None else None
         self._uncheckpointed = 0
         self._checkpoints: set[asyncio.Future[None]] = set()
 
     async def close(self) -> None:
         if self._thread is not None:  # lets a transaction or checkpoint still in the thread finish
             await asyncio.to_thread(self._thread.shutdown)
+        if self._driver is not None:
+            self._driver.close()
         for writer in (self._inline, self._writer):
             if writer is not None:
                 writer.dispose()
@@ -74,28 +79,28 @@ class Database:
                 await session.connection(execution_options=IMMEDIATE)
             yield session
 
-    async def run(self, operation: str, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        """``work`` in one transaction on a synchronous connection, committed when it returns; bounded like
-        ``transaction``.
+    async def run(self, operation: str, work: Callable[[Statements], T], *, write: bool = False) -> T:
+        """``work`` in one transaction, committed when it returns; bounded like ``transaction``.
 
         A SQLite transaction that outlives its bound still finishes in its thread (a thread cannot be stopped):
         a late announce is a PENDING row the reconciler settles, a late settle is just late.
         """
         async with self._bounded(operation, write):
-            if self._inline is None or self._writer is None:
+            if self._driver is None or self._writer is None:
                 async with self.engine.connect() as connection:
                     if write and self.is_sqlite:
                         connection = await connection.execution_options(**IMMEDIATE)
                     async with connection.begin():
-                        return await connection.run_sync(work)
+                        return await connection.run_sync(lambda sync: work(AlchemyStatements(sync)))
+            statements = DriverStatements(self._driver.driver_connection, self._prepared)
             try:
-                result = _transaction(self._inline, work, write)
-            except OperationalError as exc:
-                if not _is_busy(exc):
+                result = _transaction(statements, work, write)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                     raise
                 # Another process writes to the file: wait for it in the thread, not on the loop.
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self._thread, _transaction, self._writer, work, write)
+                result = await loop.run_in_executor(self._thread, self._in_thread, work, write)
             if write:
                 self._after_commit()
             return result
@@ -110,13 +115,24 @@ class Database:
         self._checkpoints.add(checkpoint)
         checkpoint.add_done_callback(self._checkpoints.discard)
 
+    def _in_thread(self, work: Callable[[Statements], T], write: bool) -> T:
+        assert self._writer is not None
+        connection = self._writer.raw_connection()
+        try:
+            return _transaction(DriverStatements(connection.driver_connection, self._prepared), work, write)
+        finally:
+            connection.close()
+
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file as far as no reader still needs it (never blocks anyone)."""
         assert self._writer is not None
         try:
-            with self._writer.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        except SQLAlchemyError as exc:
+            connection = self._writer.raw_connection()
+            try:
+                connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                connection.close()
+        except (sqlite3.Error, SQLAlchemyError) as exc:
             log.warning("SQLite checkpoint failed (retried after more commits): %s", type(exc).__name__)
 
     @contextlib.asynccontextmanager
@@ -132,7 +148,7 @@ class Database:
         except TimeoutError:
             DB_ERRORS.labels(operation=operation).inc()
             raise UnavailableError(f"the database did not answer within {limit:g}s ({operation})") from None
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             DB_ERRORS.labels(operation=operation).inc()
             raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None
         except Exception as exc:
@@ -142,14 +158,15 @@ class Database:
             raise UnavailableError(f"the database failed ({operation}): {type(exc).__name__}") from None
 
 
-def _transaction(engine: Engine, work: Callable[[Connection], T], write: bool) -> T:
-    with engine.connect() as connection:
-        if write:
-            connection = connection.execution_options(**IMMEDIATE)
-        with connection.begin():
-            return work(connection)
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc.orig)
+def _transaction(statements: DriverStatements, work: Callable[[Statements], T], write: bool) -> T:
+    """``work`` between BEGIN and COMMIT on a SQLite connection in autocommit mode (rolled back if it fails)."""
+    connection = statements.connection
+    # IMMEDIATE takes the write lock first, so that the reads deciding a write see what it then changes.
+    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        result = work(statements)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return result
