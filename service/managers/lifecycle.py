@@ -203,9 +203,15 @@ class Lifecycle:
 
     async def _apply(self, write: Write, body: Obj) -> Sent:
         """A server-side apply. The intent id is part of the applied configuration, so its field manager owns the
-        annotation; when the only conflict is that another manager (a PUT or patch through the service) owns it,
-        the apply is made again at the version read before, forcing only that: at that version every other field
-        conflicts the same way, so nothing else is taken from anyone (a newer version makes it fail with 409)."""
+        annotation. Another manager (a PUT or patch through the service) may own it already, which Kubernetes
+        reports as a conflict of the caller's; it is not one, so the apply is made again at the version read
+        before (a newer version fails with 409, and the patch is retried):
+
+        * conflicting only over the intent id: forcing only that, since at that version every other field
+          conflicts the same way, nothing else is taken from anyone;
+        * conflicting over other fields too: with the object's own intent id, unchanged, so Kubernetes answers
+          with the caller's own conflicts, exactly as it would without this service.
+        """
 
         async def send(config: Obj, query: Mapping[str, str] | None) -> Sent:
             obj, created = await self.kube.patch(
@@ -222,11 +228,20 @@ class Lifecycle:
         try:
             return await send(body, write.query)
         except KubeConflictError as exc:
-            if not write.previous_resource_version or not only_intent_conflicts(exc):
+            conflicts = conflicting_fields(exc)
+            if not write.previous_resource_version or INTENT_FIELD not in conflicts:
                 raise
+            intent_only = conflicts == {INTENT_FIELD}
         metadata = dict(body.get("metadata") or {})
         metadata.setdefault("resourceVersion", write.previous_resource_version)
-        return await send({**body, "metadata": metadata}, {**(write.query or {}), "force": "true"})
+        if intent_only:
+            return await send({**body, "metadata": metadata}, {**(write.query or {}), "force": "true"})
+        annotations = dict(metadata.get("annotations") or {})
+        annotations.pop(INTENT_ANNOTATION, None)
+        if intent_of(write.previous or {}):
+            annotations[INTENT_ANNOTATION] = intent_of(write.previous or {})
+        metadata["annotations"] = annotations
+        return await send({**body, "metadata": metadata}, write.query)  # answered with the caller's conflicts
 
     async def refuse(self, change: Change, error: ApiError) -> None:
         """Record a change refused before anything was sent (no row is ever PENDING for it)."""
@@ -262,10 +277,7 @@ def stamp(body: Obj, intent_id: int) -> Obj:
 INTENT_FIELD = f".metadata.annotations.{INTENT_ANNOTATION}"
 
 
-def only_intent_conflicts(exc: KubeError) -> bool:
-    """Whether a server-side apply conflicted only over the intent annotation (owned by another manager)."""
+def conflicting_fields(exc: KubeError) -> set[str]:
+    """The fields a server-side apply conflicted over (with other field managers)."""
     causes = (exc.details or {}).get("causes") or []
-    return bool(causes) and all(
-        cause.get("reason") == "FieldManagerConflict" and cause.get("field") == INTENT_FIELD
-        for cause in causes
-    )
+    return {str(c.get("field") or "") for c in causes if c.get("reason") == "FieldManagerConflict"}
