@@ -236,7 +236,10 @@ class NativeManager:
                 sent = await self._with_templates(plural, namespace, body)
             else:
                 sent = body
-            return self._update(kind, resource, caller, current, sent, subresource, options, status_error)
+            # The audit row keeps the object as the caller sent it (before its compute templates were applied).
+            return self._update(
+                kind, resource, caller, current, sent, subresource, options, status_error, recorded=body
+            )
 
         change = self._change(Action.UPDATE, resource, caller, namespace, name, body)
         return self._remembered(resource, await self._run(change, prepare, options))
@@ -251,16 +254,18 @@ class NativeManager:
         subresource: str,
         options: WriteOptions,
         explain: Callable[[KubeError], ApiError],
+        recorded: Obj | None = None,
     ) -> Write:
-        """The replace of ``current`` by ``body``: of the object, or of its status only."""
+        """The replace of ``current`` by ``body``: of the object, or of its status only. ``recorded``: the object
+        the audit row keeps, when it is not ``body``."""
         metadata = current.get("metadata") or {}
         namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+        change = self._change(Action.UPDATE, resource, caller, namespace, name, recorded or body)
+        spec: Obj | None = None
+        previous: Obj = current
         if subresource:
             # What a status write changes, before and after (its spec and metadata are not written).
-            recorded: Obj | None = {"status": body.get("status")}
-            previous: Obj = {"status": current.get("status")}
-        else:
-            recorded, previous = None, current
+            spec, previous = {"status": body.get("status")}, {"status": current.get("status")}
         return Write(
             verb="update",
             kind=kind,
@@ -270,8 +275,8 @@ class NativeManager:
             explain=explain,
             previous_resource_version=_version(current),
             previous=previous,
-            change=self._change(Action.UPDATE, resource, caller, namespace, name, body),
-            spec=recorded,
+            change=change,
+            spec=spec,
             subresource=subresource,
             query=options.query,
         )
@@ -392,7 +397,8 @@ class NativeManager:
                     **(metadata.get("annotations") or {}),
                     INTENT_ANNOTATION: intent_of(current),
                 }
-            action = Action.UPDATE if current is not None else Action.CREATE
+            # An apply creates a missing object (a status apply never does: Kubernetes answers 404).
+            action = Action.UPDATE if current is not None or subresource else Action.CREATE
             change = self._change(action, resource, caller, namespace, name, config)
             if subresource:
                 # The status an apply leaves is Kubernetes' merge of it, unknown before: only the configuration
