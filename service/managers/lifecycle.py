@@ -28,7 +28,7 @@ import msgspec
 from service.db.models import ResourceRow
 from service.db.records import Change, Observed, Records
 from service.errors import ApiError, OutcomeUnknownError, UnavailableError
-from service.kube.client import APPLY_PATCH, KubeClient, Obj
+from service.kube.client import APPLY_PATCH, MERGE_PATCH, KubeClient, Obj
 from service.kube.errors import KubeConflictError, KubeError
 from service.vocabulary import INTENT_ANNOTATION, Action, Kind
 
@@ -70,6 +70,10 @@ class Write:
     apply ``force``)."""
     options: Obj | None = None
     """Delete: the caller's DeleteOptions (propagationPolicy, gracePeriodSeconds, preconditions, dryRun)."""
+    base: Obj | None = None
+    """Update asked for as a PATCH: the object as read, of which ``body`` is the patched form. It is sent as the
+    merge patch from one to the other, guarded by ``body``'s resourceVersion, so Kubernetes authorizes (and
+    logs) a patch, and makes exactly the object ``body`` describes or refuses with 409."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +200,20 @@ class Lifecycle:
             return Sent(await self.kube.create(write.kind, write.namespace, body, query=write.query))
         if write.verb == "apply":
             return await self._apply(write, body)
+        if write.base is not None:
+            patch = merge_diff(write.base, body)
+            version = (body.get("metadata") or {}).get("resourceVersion")
+            patch["metadata"] = {**(patch.get("metadata") or {}), "resourceVersion": version}
+            obj, _ = await self.kube.patch(
+                write.kind,
+                write.namespace,
+                write.name,
+                patch,
+                MERGE_PATCH,
+                subresource=write.subresource,
+                query=write.query,
+            )
+            return Sent(obj)
         obj = await self.kube.replace(
             write.kind, write.namespace, write.name, body, subresource=write.subresource, query=write.query
         )
@@ -281,3 +299,32 @@ def conflicting_fields(exc: KubeError) -> set[str]:
     """The fields a server-side apply conflicted over (with other field managers)."""
     causes = (exc.details or {}).get("causes") or []
     return {str(c.get("field") or "") for c in causes if c.get("reason") == "FieldManagerConflict"}
+
+
+def merge_diff(before: Obj, after: Obj) -> Obj:
+    """The JSON merge patch (RFC 7386) that turns ``before`` into ``after``: removed keys are null, objects are
+    patched key by key, anything else (lists included) is replaced."""
+    diff: Obj = {key: None for key in before if key not in after}
+    for key, value in after.items():
+        old = before.get(key, _MISSING)
+        if isinstance(old, dict) and isinstance(value, dict):
+            nested = merge_diff(old, value)
+            if nested:
+                diff[key] = nested
+        elif not _same(old, value):
+            diff[key] = value
+    return diff
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality (unlike ``==``, ``true`` is not ``1``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -294,8 +295,9 @@ class NativeManager:
     ) -> tuple[Obj, bool]:
         """A PATCH as Kubernetes takes it for custom resources: JSON merge patch, JSON patch or server-side apply.
 
-        A merge or JSON patch is applied here to the object as read (as the caller) and sent as a replace at that
-        resourceVersion, so the change recorded is exactly the one made. Kubernetes retries a patch internally
+        A merge or JSON patch is applied here to the object as read (as the caller), and what it changes is sent as
+        a merge patch guarded by that resourceVersion (a PATCH still, so Kubernetes asks for the caller's ``patch``
+        right), so the change recorded is exactly the one made. Kubernetes retries a patch internally
         when the object changed meanwhile; so does this: a patch that does not name a resourceVersion itself is
         made again on the newer object after a conflict, up to ``PATCH_ATTEMPTS`` times, each attempt its own
         audit row (a failed one says that it was retried). One that names a resourceVersion fails with 409, as in
@@ -352,7 +354,8 @@ class NativeManager:
             current = await self._current(kind, namespace, name, subresource)
             patched = _checked(kind, namespace, apply_patch(patch_type, current, document))
             _same_name(patched, name)
-            return self._update(kind, resource, caller, current, patched, subresource, options, explain)
+            write = self._update(kind, resource, caller, current, patched, subresource, options, explain)
+            return dataclasses.replace(write, base=current)
 
         change = self._change(Action.UPDATE, resource, caller, namespace, name, None)
         return await self._run(change, prepare, options)

@@ -142,3 +142,46 @@ def test_delete_on_a_collection_needs_the_callers_deletecollection_right(
     assert done == [("dc-1", "alice"), ("dc-2", "alice")], audit
     # The refused collection delete is a row too, naming no object.
     assert any(e["outcome"] == "FAILURE" and e["code"] == 7 and not e.get("name") for e in audit), audit
+
+
+def test_a_patch_needs_the_callers_patch_right_and_a_replace_the_update_right(
+    served: str,
+    real_kube: RealKubeApiServer,
+    world: World,  # noqa: F811
+) -> None:
+    # bob may only read in team_b; here he may also patch rayclusters, but not update them.
+    user = "rbac.authorization.k8s.io"
+    items = [
+        {
+            "apiVersion": f"{user}/v1",
+            "kind": "Role",
+            "metadata": {"name": "ray-patcher", "namespace": world.team_b},
+            "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["patch"]}],
+        },
+        {
+            "apiVersion": f"{user}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "ray-patcher-bob", "namespace": world.team_b},
+            "roleRef": {"apiGroup": user, "kind": "Role", "name": "ray-patcher"},
+            "subjects": [{"kind": "User", "name": "bob", "apiGroup": user}],
+        },
+        {**raycluster("patched-by-bob"), "metadata": {"name": "patched-by-bob", "namespace": world.team_b}},
+    ]
+    real_kube.kubectl(
+        "apply", "-f", "-", input=json.dumps({"kind": "List", "apiVersion": "v1", "items": items}), check=True
+    )
+    one = f"{served}/apis/ray.io/v1/namespaces/{world.team_b}/rayclusters/patched-by-bob"
+    bob = {"Authorization": f"Bearer {real_kube.token_for('bob')}"}
+    patched = httpx.patch(
+        one,
+        json={"metadata": {"labels": {"by": "bob"}}},
+        headers={**bob, "content-type": "application/merge-patch+json"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["metadata"]["labels"]["by"] == "bob"
+    ops = [{"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 2}]
+    json_patched = httpx.patch(one, json=ops, headers={**bob, "content-type": "application/json-patch+json"})
+    assert json_patched.status_code == 200, json_patched.text
+    replaced = httpx.put(one, json=patched.json(), headers=bob)
+    assert replaced.status_code == 403 and replaced.json()["reason"] == "Forbidden", replaced.text
+    assert "cannot update resource" in replaced.json()["message"], replaced.text
