@@ -8,6 +8,7 @@ exceptions (Kubernetes, SQL) into these at their boundary.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class Code(IntEnum):
@@ -146,10 +147,12 @@ def already_exists(message: str, wrap: str) -> AlreadyExistsError:
 class StatusError(ApiError):
     """A failure whose HTTP status and reason are Kubernetes' own (the Kubernetes-native routes answer them)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, _CODE_BY_STATUS.get(status, Code.UNKNOWN))
         self.status = status
         self.reason = reason
+        self.details = details
+        """The Status ``details`` (name, kind, causes), as Kubernetes sent them."""
 
     @property
     def http_status(self) -> int:

@@ -33,16 +33,20 @@ def error_response(code: int, message: str, status: int | None = None) -> Respon
     return Response({"code": int(code), "message": message}, status_code=status, headers=headers)
 
 
-def status_response(status: int, message: str, reason: str = "") -> Response[dict[str, Any]]:
+def status_response(
+    status: int, message: str, reason: str = "", details: dict[str, Any] | None = None
+) -> Response[dict[str, Any]]:
     """A Kubernetes ``Status`` (the Kubernetes-native routes answer errors as kube-apiserver does)."""
-    return Response(status_body(status, message, reason), status_code=status)
+    return Response(status_body(status, message, reason, details), status_code=status)
 
 
 def on_api_error(request: AnyRequest, exc: ApiError) -> Response[dict[str, Any]]:
     level = logging.ERROR if exc.http_status >= 500 and exc.code != Code.UNAVAILABLE else logging.INFO
     log.log(level, "request failed", extra={"code": int(exc.code), "error": exc.message})
     if is_kube_native(request.scope.get("path", "")):
-        return status_response(exc.http_status, exc.message, str(getattr(exc, "reason", "")))
+        return status_response(
+            exc.http_status, exc.message, str(getattr(exc, "reason", "")), getattr(exc, "details", None)
+        )
     return error_response(exc.code, exc.message)
 
 

@@ -55,6 +55,8 @@ class AuditEventRow(Base):
     """The resourceVersion the change replaced (updates): successive updates of one object form a chain."""
     previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The spec the change replaced (updates), for "what changed"."""
+    subresource: Mapped[str] = mapped_column(String(16), default="")
+    """``status`` for a write of the object's status subresource (which changes only ``.status``), else empty."""
     groups: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     auth_method: Mapped[str] = mapped_column(String(16), default="")
     """How ``user`` was verified: token, oidc, proxy; none (``user`` is then the body's claim)."""

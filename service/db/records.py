@@ -63,6 +63,8 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     user_agent: str = ""
     requested_user: str = ""
     """The body's ``user`` field, kept apart from the verified ``user``."""
+    subresource: str = ""
+    """``status`` for a write of the status subresource: it changes the status, never the spec or metadata."""
 
 
 class Observed(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,10 +124,14 @@ class Records:
                 .values(outcome=Outcome.FAILURE, code=code, message=fit(message, 4000))
             )
 
-    async def succeed(self, intent_id: int, observed: Observed) -> ResourceRow | None:
+    async def succeed(
+        self, intent_id: int, observed: Observed, *, action: Action | None = None
+    ) -> ResourceRow | None:
         """Settle a PENDING change as done and bring the resource's history up to date, in one transaction.
 
-        Returns the history row (None when the change was already settled, say by the reconciler).
+        ``action``: what the change turned out to be, when Kubernetes decided it (a server-side apply creates a
+        missing object and updates an existing one). Returns the history row (None when the change was already
+        settled, say by the reconciler).
         """
         settled: dict[str, Any] = {
             "outcome": Outcome.SUCCESS,
@@ -133,6 +139,8 @@ class Records:
             "b_id": intent_id,
             "b_outcome": Outcome.PENDING,
         }
+        if action is not None:
+            settled["action"] = action
         if observed.uid:
             settled["uid"] = fit(observed.uid, SHORT_COLUMN)
 
@@ -272,6 +280,7 @@ class _Intent(NamedTuple):
     time: dt.datetime
     spec: dict[str, Any] | None
     uid: str
+    subresource: str
 
 
 INTENT_COLUMNS = _Intent._fields
@@ -322,7 +331,10 @@ def _apply_to_history(connection: Statements, intent: _Intent, observed: Observe
     else:
         row = ResourceRow(**live._asdict())
     changes: dict[str, Any]
-    if intent.action == Action.UPDATE:
+    if intent.action == Action.UPDATE and intent.subresource:
+        # A status write changes neither spec nor metadata: the history keeps its spec.
+        changes = {"updated_at": now, "uid": fit(observed.uid or row.uid, SHORT_COLUMN)}
+    elif intent.action == Action.UPDATE:
         changes = {"spec": intent.spec, "updated_at": now, "uid": fit(observed.uid or row.uid, SHORT_COLUMN)}
     else:
         changes = {
@@ -424,6 +436,7 @@ def _values(
         "source_ip": fit(change.source_ip, SHORT_COLUMN),
         "user_agent": fit(change.user_agent),
         "requested_user": fit(change.requested_user),
+        "subresource": fit(change.subresource, 16),
         "uid": fit(uid, SHORT_COLUMN),
         "resource_version": "",
         "previous_resource_version": "",

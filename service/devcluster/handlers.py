@@ -21,9 +21,10 @@ from service.devcluster.discovery import discovery_document
 from service.devcluster.errors import ApiError
 from service.devcluster.paths import Target, parse_target
 from service.devcluster.requestlog import RequestLog
-from service.devcluster.resources import NAMESPACES, SERVICES
+from service.devcluster.resources import NAMESPACES, SERVICES, JsonObj
 from service.devcluster.selectors import Selector
 from service.devcluster.store import Store
+from service.devcluster.validation import FieldError
 
 logger = logging.getLogger("kuberay_apiserver.devcluster")
 
@@ -37,6 +38,9 @@ _PATCH_TYPES = {
     # Nothing served here has strategic-merge list keys, so a strategic merge is a plain merge.
     "application/strategic-merge-patch+json": "merge",
 }
+_APPLY_PATCH = "application/apply-patch+yaml"
+_FIELD_VALIDATION = ("", "Ignore", "Strict", "Warn")
+_PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool, which the API server uses
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
@@ -88,6 +92,96 @@ async def _read_json(request: web.Request, *, optional: bool = False) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError.bad_request(f"the body of the request could not be decoded as JSON: {exc}") from exc
+
+
+def _options_invalid(kind: str, errors: list[FieldError]) -> ApiError:
+    """A real API server's 422 for write options it refuses (``CreateOptions``, ``DeleteOptions`` ...)."""
+    summary = errors[0].text() if len(errors) == 1 else "[" + ", ".join(e.text() for e in errors) + "]"
+    details: JsonObj = {
+        "group": "meta.k8s.io",
+        "kind": kind,
+        "causes": [{"reason": e.reason, "message": e.detail, "field": e.field} for e in errors],
+    }
+    return ApiError(422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: {summary}', details)
+
+
+def _unsupported(field: str, value: str, supported: tuple[str, ...]) -> FieldError:
+    choices = ", ".join(json.dumps(choice) for choice in supported)
+    return FieldError(
+        field, "FieldValueNotSupported", f"Unsupported value: {value}: supported values: {choices}"
+    )
+
+
+def _dry_run_problem(values: list[str]) -> FieldError | None:
+    if values and values != ["All"]:
+        return _unsupported("dryRun", json.dumps(values, separators=(",", ":")), ("All",))
+    return None
+
+
+def _write_options(request: web.Request, kind: str) -> bool:
+    """Check a write's query options as a real API server does; whether it is a dry run (then nothing is stored).
+
+    ``fieldManager`` and ``fieldValidation`` are checked and otherwise ignored: the dev cluster keeps no
+    managedFields, and it has no schemas to find unknown fields with.
+    """
+    errors = []
+    dry_run = request.query.getall("dryRun", [])
+    problem = _dry_run_problem(dry_run)
+    if problem:
+        errors.append(problem)
+    manager = request.query.get("fieldManager", "")
+    if len(manager) > 128:
+        errors.append(
+            FieldError("fieldManager", "FieldValueTooLong", "Too long: may not be more than 128 bytes")
+        )
+    elif not manager.isprintable():
+        detail = f"Invalid value: {json.dumps(manager)}: must only contain printable characters"
+        errors.append(FieldError("fieldManager", "FieldValueInvalid", detail))
+    validation = request.query.get("fieldValidation", "")
+    if validation not in _FIELD_VALIDATION:
+        errors.append(_unsupported("fieldValidation", json.dumps(validation), _FIELD_VALIDATION))
+    if errors:
+        raise _options_invalid(kind, errors)
+    return bool(dry_run)
+
+
+async def _delete_options(request: web.Request) -> JsonObj:
+    """DeleteOptions from the body when there is one, else from the query (as a real API server reads them),
+    checked as it checks them."""
+    body = await _read_json(request, optional=True)
+    if body is not None and not isinstance(body, dict):
+        raise ApiError.bad_request("the body of a delete must be a DeleteOptions object")
+    options: JsonObj = dict(body or {})
+    if body is None:
+        query = request.query
+        if query.getall("dryRun", []):
+            options["dryRun"] = query.getall("dryRun")
+        if query.get("propagationPolicy"):
+            options["propagationPolicy"] = query["propagationPolicy"]
+        grace = _query_int(request, "gracePeriodSeconds")
+        if grace is not None:
+            options["gracePeriodSeconds"] = grace
+        if query.get("orphanDependents"):
+            options["orphanDependents"] = _query_bool(request, "orphanDependents")
+    dry_run = options.get("dryRun") or []
+    if not isinstance(dry_run, list) or not all(isinstance(v, str) for v in dry_run):
+        raise ApiError.bad_request("dryRun must be a list of strings")
+    grace = options.get("gracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+        raise ApiError.bad_request("gracePeriodSeconds must be an integer")
+    errors = []
+    problem = _dry_run_problem(dry_run)
+    if problem:
+        errors.append(problem)
+    policy = options.get("propagationPolicy")
+    if policy is not None and policy not in _PROPAGATION_POLICIES:
+        errors.append(_unsupported("propagationPolicy", json.dumps(policy), (*_PROPAGATION_POLICIES, "nil")))
+    elif policy is not None and options.get("orphanDependents") is not None:
+        detail = f"Invalid value: {json.dumps(policy)}: orphanDependents and deletionPropagation cannot be both set"
+        errors.append(FieldError("propagationPolicy", "FieldValueInvalid", detail))
+    if errors:
+        raise _options_invalid("DeleteOptions", errors)
+    return options
 
 
 ACCESS_REVIEWS = ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]
@@ -181,9 +275,6 @@ class Handler:
             target = parse_target(parts)
             if target is None:
                 raise _not_found_path()
-            if request.query.get("dryRun"):
-                # Refused rather than ignored: ignoring it would store what the caller meant to only try.
-                raise ApiError.bad_request("dryRun is not supported by the dev cluster")
             if target.name is None:
                 return await self._collection(request, target)
             return await self._item(request, target)
@@ -267,8 +358,9 @@ class Handler:
             limit = _query_int(request, "limit")
             return _json(self._store.list(rtype, namespace, selector, limit, query.get("continue") or None))
         if request.method == "POST" and (namespace is not None or not rtype.namespaced):
+            dry_run = _write_options(request, "CreateOptions")
             body = await _read_json(request)
-            return _json(self._store.create(rtype, namespace, body), 201)
+            return _json(self._store.create(rtype, namespace, body, dry_run=dry_run), 201)
         raise _method_not_allowed()
 
     async def _item(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -276,10 +368,19 @@ class Handler:
         if request.method == "GET":
             return _json(self._store.get(rtype, namespace, name))
         if request.method == "PUT":
+            dry_run = _write_options(request, "UpdateOptions")
             body = await _read_json(request)
-            return _json(self._store.replace(rtype, namespace, name, body, sub))
+            return _json(self._store.replace(rtype, namespace, name, body, sub, dry_run=dry_run))
         if request.method == "PATCH":
             patch_type = _PATCH_TYPES.get(request.content_type)
+            if request.content_type == _APPLY_PATCH:
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "server-side apply (application/apply-patch+yaml) is not supported by the dev cluster: it "
+                    "keeps no field managers (managedFields), without which an apply cannot be merged faithfully; "
+                    "use a merge or JSON patch, or a real cluster",
+                )
             if patch_type is None:
                 raise ApiError(
                     415,
@@ -287,12 +388,14 @@ class Handler:
                     f"the body of the request was in an unknown format - accepted media types "
                     f"include: {', '.join(_PATCH_TYPES)}",
                 )
+            dry_run = _write_options(request, "PatchOptions")
             body = await _read_json(request)
-            return _json(self._store.patch(rtype, namespace, name, patch_type, body, sub))
+            return _json(self._store.patch(rtype, namespace, name, patch_type, body, sub, dry_run=dry_run))
         if request.method == "DELETE" and sub is None:
-            options = await _read_json(request, optional=True)
-            preconditions = options.get("preconditions") if isinstance(options, dict) else None
-            result = self._store.delete(rtype, namespace, name, preconditions)
+            options = await _delete_options(request)
+            preconditions = options.get("preconditions")
+            dry_run = bool(options.get("dryRun"))
+            result = self._store.delete(rtype, namespace, name, preconditions, dry_run=dry_run)
             if rtype.custom or rtype is NAMESPACES or not result.removed:
                 return _json(result.object)
             # Built-in kinds answer an immediate delete with a Success Status, as real Kubernetes does.

@@ -126,11 +126,25 @@ class Store:
     # ---- writing
 
     def _commit(
-        self, change_type: str, rtype: ResourceType, key: str, old: JsonObj | None, new: JsonObj
+        self,
+        change_type: str,
+        rtype: ResourceType,
+        key: str,
+        old: JsonObj | None,
+        new: JsonObj,
+        dry_run: bool = False,
     ) -> JsonObj:
-        """Store (or drop) `new` under the next resourceVersion and tell the watchers."""
+        """Store (or drop) `new` under the next resourceVersion and tell the watchers. A dry run stops after every
+        check: nothing is stored, no watcher hears of it, and the object keeps the version it had (none, when
+        it would have been created), as a real API server answers a dry run."""
         if change_type != DELETED and len(json.dumps(new)) > MAX_OBJECT_BYTES:
             raise ApiError(413, "RequestEntityTooLarge", "etcdserver: request is too large")
+        if dry_run:
+            if old is None:
+                new["metadata"].pop("resourceVersion", None)
+            else:
+                new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return new
         self._rv += 1
         new["metadata"]["resourceVersion"] = str(self._rv)
         bucket = self._bucket(rtype)
@@ -141,7 +155,9 @@ class Store:
         self._watches.publish(Change(self._rv, change_type, rtype.storage_key, key, old, new))
         return new
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> JsonObj:
+    def create(
+        self, rtype: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False
+    ) -> JsonObj:
         obj = check_body(rtype, body, namespace)
         meta = obj["metadata"]
         if rtype.namespaced and not self.namespace_exists(namespace or ""):
@@ -172,15 +188,22 @@ class Store:
         if rtype is NAMESPACES:
             complete_new_namespace(obj)
         stored = rtype.to_storage(obj) if rtype.to_storage else obj
-        return self.present(rtype, self._commit(ADDED, rtype, key, None, stored))
+        return self.present(rtype, self._commit(ADDED, rtype, key, None, stored, dry_run))
 
     def replace(
-        self, rtype: ResourceType, namespace: str | None, name: str, body: Any, subresource: str | None = None
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> JsonObj:
         """PUT: a stale metadata.resourceVersion conflicts; none at all makes the update unconditional."""
         stored = self._stored(rtype, namespace, name)
         new = check_body(rtype, body, namespace)
-        return self._update(rtype, namespace, name, stored, new, subresource)
+        return self._update(rtype, namespace, name, stored, new, subresource, dry_run)
 
     def patch(
         self,
@@ -190,6 +213,8 @@ class Store:
         patch_type: str,
         patch: Any,
         subresource: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> JsonObj:
         """PATCH with "json" (RFC 6902) or "merge" (RFC 7386) semantics."""
         stored = self._stored(rtype, namespace, name)
@@ -208,7 +233,7 @@ class Store:
                 raise ApiError.bad_request("a merge patch must be a JSON object")
             patched = copy.deepcopy(merge_patch(current, patch))
         new = check_body(rtype, patched, namespace)
-        return self._update(rtype, namespace, name, stored, new, subresource)
+        return self._update(rtype, namespace, name, stored, new, subresource, dry_run)
 
     def _update(
         self,
@@ -218,6 +243,7 @@ class Store:
         stored: JsonObj,
         new: JsonObj,
         subresource: str | None,
+        dry_run: bool = False,
     ) -> JsonObj:
         old = rtype.from_storage(copy.deepcopy(stored)) if rtype.from_storage else copy.deepcopy(stored)
         old.pop("apiVersion", None)
@@ -274,13 +300,21 @@ class Store:
         key = object_key(namespace if rtype.namespaced else None, name)
         if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers"):
             # The last finalizer is gone: the pending deletion completes.
-            return self.present(rtype, self._commit(DELETED, rtype, key, stored, new_stored))
-        return self.present(rtype, self._commit(MODIFIED, rtype, key, stored, new_stored))
+            return self.present(rtype, self._commit(DELETED, rtype, key, stored, new_stored, dry_run))
+        return self.present(rtype, self._commit(MODIFIED, rtype, key, stored, new_stored, dry_run))
 
     def delete(
-        self, rtype: ResourceType, namespace: str | None, name: str, preconditions: JsonObj | None = None
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        preconditions: JsonObj | None = None,
+        *,
+        dry_run: bool = False,
     ) -> DeleteResult:
-        """Remove the object, or with finalizers only mark it with deletionTimestamp."""
+        """Remove the object, or with finalizers only mark it with deletionTimestamp. The propagation policy is
+        checked by the handler and changes nothing here: nothing in the dev cluster owns anything, so a garbage
+        collector would find no dependents to wait for (or orphan) and complete the deletion at once."""
         stored = self._stored(rtype, namespace, name)
         meta = stored["metadata"]
         for field in ("uid", "resourceVersion"):
@@ -296,6 +330,9 @@ class Store:
                 )
         key = object_key(namespace if rtype.namespaced else None, name)
         if rtype is NAMESPACES:
+            if dry_run:
+                check_deletable(name)
+                return DeleteResult(as_terminating(self.present(NAMESPACES, stored)), removed=True)
             return self._delete_namespace(name, stored)
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
@@ -305,9 +342,9 @@ class Store:
             marked["metadata"]["deletionGracePeriodSeconds"] = 0
             if "generation" in meta:
                 marked["metadata"]["generation"] = meta["generation"] + 1
-            marked = self._commit(MODIFIED, rtype, key, stored, marked)
+            marked = self._commit(MODIFIED, rtype, key, stored, marked, dry_run)
             return DeleteResult(self.present(rtype, marked), removed=False)
-        gone = self._commit(DELETED, rtype, key, stored, copy.deepcopy(stored))
+        gone = self._commit(DELETED, rtype, key, stored, copy.deepcopy(stored), dry_run)
         return DeleteResult(self.present(rtype, gone), removed=True)
 
     def _delete_namespace(self, name: str, stored: JsonObj) -> DeleteResult:

@@ -32,6 +32,8 @@ Obj = dict[str, Any]
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
@@ -141,6 +143,24 @@ class KubeClient:
         content_type: str | None = None,
     ) -> Obj:
         """One call; its JSON answer, or a ``KubeError`` naming what was attempted."""
+        _, result = await self._exchange(
+            verb, kind, namespace, method, segments, query=query, body=body, content_type=content_type
+        )
+        return result
+
+    async def _exchange(
+        self,
+        verb: str,
+        kind: Kind,
+        namespace: str | None,
+        method: str,
+        segments: list[str],
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> tuple[int, Obj]:
+        """One call; its HTTP status and JSON answer, or a ``KubeError`` naming what was attempted."""
         operation = f"{verb}_{kind.plural}"
         try:
             url = self._url(segments, query)
@@ -173,7 +193,7 @@ class KubeClient:
                 raise KubeUnavailableError(
                     status, "BadResponse", "the Kubernetes API sent malformed JSON"
                 ) from None
-            return result
+            return status, result
         except KubeError as exc:
             exc.verb, exc.resource, exc.namespace = verb, kind.plural, namespace or ""
             KUBE_ERRORS.labels(operation=operation, reason=exc.reason or str(exc.status)).inc()
@@ -219,8 +239,10 @@ class KubeClient:
         probe = Kind("", "", "version", "Version", namespaced=False)
         return await self._request("get", probe, None, "GET", ["version"])
 
-    async def get(self, kind: Kind, namespace: str, name: str) -> Obj:
-        return await self._request("get", kind, namespace, "GET", [*kind.path(namespace), name])
+    async def get(self, kind: Kind, namespace: str, name: str, *, subresource: str = "") -> Obj:
+        return await self._request(
+            "get", kind, namespace, "GET", _object_path(kind, namespace, name, subresource)
+        )
 
     async def list(
         self,
@@ -243,34 +265,76 @@ class KubeClient:
         }
         return await self._request("list", kind, namespace, "GET", kind.path(namespace), query=query)
 
-    async def create(self, kind: Kind, namespace: str | None, body: Obj) -> Obj:
-        """Create an object (``namespace`` None for a cluster-scoped kind such as a TokenReview)."""
-        return await self._request("create", kind, namespace, "POST", kind.path(namespace), body=body)
+    async def create(
+        self, kind: Kind, namespace: str | None, body: Obj, *, query: Mapping[str, str] | None = None
+    ) -> Obj:
+        """Create an object (``namespace`` None for a cluster-scoped kind such as a TokenReview); ``query``: write
+        options Kubernetes takes as they are (``dryRun``, ``fieldManager``, ``fieldValidation``)."""
+        return await self._request(
+            "create", kind, namespace, "POST", kind.path(namespace), body=body, query=query
+        )
 
-    async def replace(self, kind: Kind, namespace: str, name: str, body: Obj) -> Obj:
-        """Full replace; Kubernetes refuses it with 409 when ``metadata.resourceVersion`` is stale."""
-        return await self._request("update", kind, namespace, "PUT", [*kind.path(namespace), name], body=body)
+    async def replace(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        body: Obj,
+        *,
+        subresource: str = "",
+        query: Mapping[str, str] | None = None,
+    ) -> Obj:
+        """Full replace (of ``subresource`` if given, e.g. ``status``); Kubernetes refuses it with 409 when
+        ``metadata.resourceVersion`` is stale."""
+        return await self._request(
+            "update",
+            kind,
+            namespace,
+            "PUT",
+            _object_path(kind, namespace, name, subresource),
+            body=body,
+            query=query,
+        )
 
     async def patch(
-        self, kind: Kind, namespace: str, name: str, patch: Obj, patch_type: str = MERGE_PATCH
-    ) -> Obj:
-        return await self._request(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        patch: Any,
+        patch_type: str = MERGE_PATCH,
+        *,
+        subresource: str = "",
+        query: Mapping[str, str] | None = None,
+    ) -> tuple[Obj, bool]:
+        """A PATCH as Kubernetes applies it; the object and whether the patch created it (server-side apply
+        creates a missing object, answering 201)."""
+        status, result = await self._exchange(
             "patch",
             kind,
             namespace,
             "PATCH",
-            [*kind.path(namespace), name],
+            _object_path(kind, namespace, name, subresource),
             body=patch,
             content_type=patch_type,
+            query=query,
         )
+        return result, status == 201
 
-    async def delete(self, kind: Kind, namespace: str, name: str, *, uid: str = "") -> Obj:
-        """Delete one object; with ``uid``, only that very object (not a newer one of the same name)."""
-        options: Obj | None = None
+    async def delete(
+        self, kind: Kind, namespace: str, name: str, *, uid: str = "", options: Obj | None = None
+    ) -> Obj:
+        """Delete one object; with ``uid``, only that very object (not a newer one of the same name). ``options``:
+        a DeleteOptions body (propagationPolicy, gracePeriodSeconds, preconditions, dryRun), sent with the uid
+        precondition added."""
+        body: Obj | None = dict(options) if options else None
         if uid:
-            options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+            body = body or {}
+            body["preconditions"] = {**(body.get("preconditions") or {}), "uid": uid}
+        if body is not None:
+            body = {**body, "kind": "DeleteOptions", "apiVersion": "v1"}
         return await self._request(
-            "delete", kind, namespace, "DELETE", [*kind.path(namespace), name], body=options
+            "delete", kind, namespace, "DELETE", [*kind.path(namespace), name], body=body
         )
 
     async def watch(
@@ -326,6 +390,10 @@ class KubeClient:
             raise KubeUnavailableError(
                 0, "Interrupted", f"the watch of {kind.plural} broke: {type(exc).__name__}"
             ) from None
+
+
+def _object_path(kind: Kind, namespace: str, name: str, subresource: str) -> list[str]:
+    return [*kind.path(namespace), name, *([subresource] if subresource else [])]
 
 
 async def open_watch(

@@ -16,11 +16,21 @@ import msgspec
 class KubeError(Exception):
     """A Kubernetes API call failed; ``status`` is the HTTP status (0 when no answer came)."""
 
-    def __init__(self, status: int, reason: str, message: str, *, outcome_unknown: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        outcome_unknown: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.details = details
+        """The ``details`` of Kubernetes' Status (name, kind, causes), when it sent one."""
         self.outcome_unknown = outcome_unknown
         """True when a write may have been applied although no success came back (timeout, dropped link)."""
         self.verb = ""
@@ -30,15 +40,20 @@ class KubeError(Exception):
     @classmethod
     def from_response(cls, status: int, body: bytes) -> KubeError:
         reason, message = "", f"the Kubernetes API answered {status}"
+        details: dict[str, Any] | None = None
         data: Any = None
         with contextlib.suppress(msgspec.DecodeError):
             data = msgspec.json.decode(body)
         if isinstance(data, dict) and data.get("kind") == "Status":
             reason = str(data.get("reason") or "")
             message = str(data.get("message") or message)
+            if isinstance(data.get("details"), dict):
+                details = data["details"]
         error_type = _BY_STATUS.get(status, KubeUnavailableError if status >= 500 else KubeError)
         # 504 (reason Timeout): "the server may still be processing the request".
-        return error_type(status, reason, message, outcome_unknown=status == 504 or reason == "Timeout")
+        return error_type(
+            status, reason, message, outcome_unknown=status == 504 or reason == "Timeout", details=details
+        )
 
 
 class KubeNotFoundError(KubeError):

@@ -27,11 +27,18 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
     PolicyRule("", ("events",), ("list", "watch")),
     PolicyRule("", ("services",), ("list",)),
     PolicyRule("", ("services/proxy",), ("get", "create", "update", "patch", "delete")),
-    # The Ray custom resources; the read model's watches also notice deletions made outside the API.
+    # The Ray custom resources; the read model's watches also notice deletions made outside the API. `patch`:
+    # server-side apply on the Kubernetes-native routes.
     PolicyRule(
         "ray.io",
         ("rayclusters", "rayjobs", "rayservices"),
-        ("get", "list", "watch", "create", "update", "delete"),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+    ),
+    # Their status subresource, written only through the Kubernetes-native routes (`.../{name}/status`).
+    PolicyRule(
+        "ray.io",
+        ("rayclusters/status", "rayjobs/status", "rayservices/status"),
+        ("get", "update", "patch"),
     ),
 )
 

@@ -198,4 +198,5 @@ def to_event(row: Any, event_type: type[AuditEvent] = AuditEvent, **extra: Any) 
         uid=row.uid,
         resource_version=row.resource_version,
         previous_resource_version=row.previous_resource_version,
+        subresource=row.subresource,
     )

@@ -4,7 +4,8 @@ Two jobs:
 
 * **Settle interrupted changes.** A PENDING audit row older than any request can live belongs to a request that
   died (the process was killed) or lost Kubernetes' answer. Kubernetes tells how it ended: a created or updated
-  object carries the row's id in an annotation; a deleted one is gone (or terminating).
+  object carries the row's id in an annotation; a deleted one is gone (or terminating). A status write cannot
+  carry the id (Kubernetes keeps only ``.status`` of it), so it is judged by what it wrote: see ``_settle_status``.
 * **Close vanished resources.** A live history row whose object no longer exists was deleted while nobody watched
   (the service was down, or its watch missed it): close it and audit the deletion once.
 
@@ -37,6 +38,15 @@ log = logging.getLogger("kuberay_apiserver.reconciler")
 
 INTERRUPTED = (
     "interrupted: the request ended before Kubernetes confirmed this change, and Kubernetes does not show it"
+)
+
+
+STATUS_OUTCOME_UNKNOWN = (
+    "outcome unknown: the request ended before Kubernetes confirmed this status write; the object changed since, "
+    "but its status is not the one written (the write may have happened and been overwritten, or not happened)"
+)
+STATUS_OBJECT_GONE = (
+    "outcome unknown: the request ended before Kubernetes confirmed this status write, and the object is gone"
 )
 
 
@@ -98,6 +108,8 @@ class Reconciler:
         except KubeNotFoundError:
             obj = None
         metadata = (obj or {}).get("metadata") or {}
+        if row.subresource == "status":
+            return await self._settle_status(row, obj)
         if row.action == Action.DELETE:
             gone = (
                 obj is None
@@ -123,6 +135,26 @@ class Reconciler:
             row.namespace,
             row.name,
         )
+        return True
+
+    async def _settle_status(self, row: AuditEventRow, obj: Obj | None) -> bool:
+        """An interrupted status write, which carries no intent id: judged by what Kubernetes shows.
+
+        * the object's status is the one written: it happened (or its effect is in place), SUCCESS;
+        * the object is at the resourceVersion the write was made against: nothing changed, so it did not
+          happen, FAILURE (interrupted);
+        * anything else (a newer version with another status, or no object): nobody can tell whether it
+          happened, so FAILURE saying exactly that, never "interrupted" for a change that may have been made.
+        """
+        metadata = (obj or {}).get("metadata") or {}
+        written = row.spec or {}  # {"status": ...} as the write set it; an apply's result is not known before
+        if obj is not None and "status" in written and obj.get("status") == written["status"]:
+            return await self.records.succeed(row.id, observe(obj)) is not None
+        if obj is not None and str(metadata.get("resourceVersion") or "") == row.previous_resource_version:
+            await self.records.fail(row.id, int(Code.ABORTED), INTERRUPTED)
+        else:
+            message = STATUS_OBJECT_GONE if obj is None else STATUS_OUTCOME_UNKNOWN
+            await self.records.fail(row.id, int(Code.UNKNOWN), message)
         return True
 
     async def close_vanished(self, resource: Resource) -> int:

@@ -70,7 +70,7 @@ def build_managers(kube: KubeClient, db: Database, settings: Settings) -> Manage
         services=services,
         audit=AuditManager(db, authorizer),
         health=HealthManager(kube, records, settings.kube_timeout, reads),
-        native=NativeManager(kube, records, lifecycle, [clusters, jobs, services], templates),
+        native=NativeManager(kube, records, lifecycle, [clusters, jobs, services], templates, authorizer),
         job_submissions=job_submissions,
         reads=reads,
         deletions=deletions,

@@ -35,6 +35,8 @@ class AuditEvent(ApiStruct):
     """The object's resourceVersion after the change."""
     previous_resource_version: str = ""
     """For an update: the resourceVersion it replaced."""
+    subresource: str = ""
+    """``status`` for a write of the status subresource (it changes only the object's status); else empty."""
 
 
 class AuditEventDetail(AuditEvent):

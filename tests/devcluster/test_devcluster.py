@@ -508,3 +508,110 @@ async def test_main_prints_ready_and_writes_kubeconfig(tmp_path: Path) -> None:
         code = await asyncio.wait_for(proc.wait(), 10)
     assert code == 0
     assert "NOT a real cluster" in (await proc.stderr.read()).decode()
+
+
+async def test_dry_runs_are_checked_but_never_stored_nor_watched(cluster: DevCluster, ns: str) -> None:
+    base = f"{cluster.url}/apis/ray.io/v1/namespaces/{ns}/rayclusters"
+    body = ray_object("RayCluster", "dry")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base) as listed:
+            version = (await listed.json())["metadata"]["resourceVersion"]
+        watch = await http.get(
+            base, params={"watch": "true", "resourceVersion": version, "timeoutSeconds": "5"}
+        )
+        async with http.post(base, json=body, params={"dryRun": "All"}) as tried:
+            assert tried.status == 201
+            shown = await tried.json()
+            assert shown["metadata"]["uid"] and "resourceVersion" not in shown["metadata"]
+        async with http.get(f"{base}/dry") as missing:
+            assert missing.status == 404
+        async with http.post(base, json=body) as made:
+            assert made.status == 201
+            stored = (await made.json())["metadata"]["resourceVersion"]
+        for method, extra in [
+            ("PUT", {"json": {**body, "metadata": {"name": "dry", "labels": {"a": "b"}}}}),
+            ("PATCH", {"json": {"metadata": {"labels": {"a": "b"}}}, "headers": {"content-type": MERGE}}),
+            ("DELETE", {}),
+        ]:
+            async with http.request(method, f"{base}/dry", params={"dryRun": "All"}, **extra) as answer:  # type: ignore[arg-type]
+                assert answer.status == 200, (method, await answer.text())
+                assert (await answer.json())["metadata"]["resourceVersion"] == stored
+        async with http.delete(f"{base}/dry", json={"dryRun": ["All"]}) as by_body:
+            assert by_body.status == 200
+        async with http.get(f"{base}/dry") as still:
+            assert (await still.json())["metadata"]["resourceVersion"] == stored
+        # The watch saw the real create only.
+        first = json.loads(await asyncio.wait_for(watch.content.readline(), 5))
+        assert (first["type"], first["object"]["metadata"]["resourceVersion"]) == ("ADDED", stored)
+        watch.close()
+
+
+async def test_write_options_are_checked_as_a_real_api_server_checks_them(
+    cluster: DevCluster, ns: str
+) -> None:
+    base = f"{cluster.url}/apis/ray.io/v1/namespaces/{ns}/rayclusters"
+    body = ray_object("RayCluster", "opts")
+    async with aiohttp.ClientSession() as http:
+        refusals = [
+            ("POST", base, {"params": {"dryRun": "Yes"}, "json": body}, "CreateOptions", "dryRun"),
+            (
+                "POST",
+                base,
+                {"params": {"fieldValidation": "Loose"}, "json": body},
+                "CreateOptions",
+                "fieldValidation",
+            ),
+            (
+                "POST",
+                base,
+                {"params": {"fieldManager": "x" * 129}, "json": body},
+                "CreateOptions",
+                "fieldManager",
+            ),
+        ]
+        async with http.post(
+            base, json=body, params={"fieldManager": "tool", "fieldValidation": "Strict"}
+        ) as ok:
+            assert ok.status == 201
+        one = f"{base}/opts"
+        refusals += [
+            (
+                "DELETE",
+                one,
+                {"json": {"propagationPolicy": "Sometimes"}},
+                "DeleteOptions",
+                "propagationPolicy",
+            ),
+            (
+                "DELETE",
+                one,
+                {"params": {"propagationPolicy": "Sometimes"}},
+                "DeleteOptions",
+                "propagationPolicy",
+            ),
+            (
+                "DELETE",
+                one,
+                {"json": {"propagationPolicy": "Orphan", "orphanDependents": True}},
+                "DeleteOptions",
+                "propagationPolicy",
+            ),
+            ("DELETE", one, {"json": {"dryRun": ["Yes"]}}, "DeleteOptions", "dryRun"),
+        ]
+        for method, url, extra, kind, field in refusals:
+            async with http.request(method, url, **extra) as answer:  # type: ignore[arg-type]
+                status = await answer.json()
+                assert answer.status == 422 and status["reason"] == "Invalid", status
+                assert status["details"]["kind"] == kind and status["details"]["causes"][0]["field"] == field
+                assert status["message"].startswith(f'{kind}.meta.k8s.io "" is invalid: {field}: '), status
+        async with http.patch(
+            one, json={}, headers={"content-type": "application/apply-patch+yaml"}
+        ) as apply:
+            status = await apply.json()
+            assert apply.status == 415 and "managedFields" in status["message"], status
+        async with http.delete(
+            one, params={"propagationPolicy": "Foreground", "gracePeriodSeconds": "0"}
+        ) as gone:
+            assert gone.status == 200
+        async with http.get(one) as missing:
+            assert missing.status == 404

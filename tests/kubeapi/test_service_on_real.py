@@ -26,6 +26,7 @@ from service.schemas.job import RayJob
 from service.schemas.service import RayService
 from tests.conftest import SERVICE_USER, unavailable
 from tests.e2e import payloads
+from tests.kubenative.test_ray_routes import raycluster
 from tests.support import processes
 from tests.support.kube_apiserver import RealKubeApiServer
 
@@ -55,6 +56,9 @@ def render(*args: str, namespace: str = "ray-system") -> list[dict[str, Any]]:
         check=True,
     )
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+MERGE = {"content-type": "application/merge-patch+json"}
 
 
 def kubectl(kube: RealKubeApiServer, *args: str, user: str | None = None, input: str | None = None) -> str:
@@ -218,6 +222,19 @@ def test_chart_rbac_is_enough_for_every_operation(
         for method, path, body in calls:
             response = api.request(method, path, json=body)
             assert response.status_code == 200, (method, path, response.text)
+        # The Kubernetes-native writes: server-side apply (patch), the status subresource, a delete.
+        one = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/native"
+        apply = {"content-type": "application/apply-patch+yaml"}
+        native: list[tuple[str, str, Any, dict[str, str], int]] = [
+            ("PATCH", one, raycluster("native"), apply, 201),
+            ("GET", f"{one}/status", None, {}, 200),
+            ("PATCH", f"{one}/status", {"status": {"state": "ready"}}, MERGE, 200),
+            ("PATCH", f"{one}/status", {"apiVersion": "ray.io/v1", "kind": "RayCluster"}, apply, 200),
+            ("DELETE", one, None, {}, 200),
+        ]
+        for method, path, body, headers, code in native:
+            response = api.request(method, path, json=body, headers=headers, params={"fieldManager": "t"})
+            assert response.status_code == code, (method, path, response.text)
         assert httpx.get(f"{service_as_chart_account}/readyz").status_code == 200
 
 
@@ -228,7 +245,7 @@ def test_chart_rbac_is_enough_for_every_operation(
         ("create", "pods"),
         ("delete", "namespaces"),
         ("update", "configmaps"),
-        ("patch", "rayclusters.ray.io"),
+        ("deletecollection", "rayclusters.ray.io"),
         ("create", "secrets"),
     ],
 )

@@ -2,7 +2,11 @@
 
 Modes: ``pass`` forwards both ways; ``hang`` forwards nothing in either direction and never closes (a hung
 server); ``blackhole`` forwards requests but drops every answer (the server acts, the client never hears);
-``refuse`` closes new and open connections at once (a server that is down). It runs in a thread of its own, so
+``refuse`` closes new and open connections at once (a server that is down); ``drop-writes`` forwards reads but
+swallows every request that changes something (POST, PUT, PATCH, DELETE) and all that follows on its connection,
+answering nothing (a write lost on its way: the server never acts, the client never hears); ``lose-write-answers``
+forwards everything but drops the answers on a connection once it carried such a write (the server acts on the
+write, the client never hears; reads still work). It runs in a thread of its own, so
 the test's own event loop is free.
 """
 
@@ -10,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 from collections.abc import Iterator
 
 from tests.support.processes import free_port
+
+WRITES = (b"POST ", b"PUT ", b"PATCH ", b"DELETE ")
 
 
 class FaultyProxy:
@@ -23,8 +30,12 @@ class FaultyProxy:
         target_port: int,
         source_host: str | None = None,
         listen_host: str = "127.0.0.1",
+        upstream_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.target = (target_host, target_port)
+        self.upstream_tls = upstream_tls
+        """TLS to the server (a real kube-apiserver) while clients speak plain HTTP to the proxy, so that the
+        write-only modes can see which requests are writes."""
         self.source = (source_host, 0) if source_host else None
         """The address the proxy connects from (a trusted proxy's, say); None: the system's choice."""
         self.host = listen_host
@@ -49,7 +60,7 @@ class FaultyProxy:
             self._loop.close()
 
     def set_mode(self, mode: str) -> None:
-        assert mode in ("pass", "hang", "blackhole", "refuse")
+        assert mode in ("pass", "hang", "blackhole", "refuse", "drop-writes", "lose-write-answers")
         self.mode = mode
         if mode == "refuse":
             self._loop.call_soon_threadsafe(self._close_all)
@@ -64,25 +75,36 @@ class FaultyProxy:
             return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
-                *self.target, local_addr=self.source
+                *self.target, local_addr=self.source, ssl=self.upstream_tls
             )
         except OSError:
             writer.close()
             return
         self._writers.update({writer, upstream_writer})
+        wrote: list[str] = []  # the write-only mode the connection carried a write in, once it has
         try:
             await asyncio.gather(
-                self._pipe(reader, upstream_writer, answers=False),
-                self._pipe(upstream_reader, writer, answers=True),
+                self._pipe(reader, upstream_writer, answers=False, wrote=wrote),
+                self._pipe(upstream_reader, writer, answers=True, wrote=wrote),
             )
         finally:
             for w in (writer, upstream_writer):
                 self._writers.discard(w)
                 w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool, wrote: list[str]
+    ) -> None:
         with contextlib.suppress(OSError, ConnectionError):
             while data := await reader.read(65536):
+                if (
+                    not answers
+                    and data.startswith(WRITES)
+                    and self.mode in ("drop-writes", "lose-write-answers")
+                ):
+                    wrote.append(self.mode)
+                if wrote and (wrote[0] == "drop-writes" or answers):
+                    continue
                 while self.mode == "hang":  # noqa: ASYNC110 - the mode is flipped from another thread
                     await asyncio.sleep(0.05)
                 if self.mode == "refuse":
@@ -117,8 +139,10 @@ class FaultyProxy:
 
 
 @contextlib.contextmanager
-def faulty_proxy(target_host: str, target_port: int) -> Iterator[FaultyProxy]:
-    proxy = FaultyProxy(target_host, target_port).start()
+def faulty_proxy(
+    target_host: str, target_port: int, upstream_tls: ssl.SSLContext | None = None
+) -> Iterator[FaultyProxy]:
+    proxy = FaultyProxy(target_host, target_port, upstream_tls=upstream_tls).start()
     try:
         yield proxy
     finally:

@@ -11,12 +11,11 @@ from litestar.response import Stream
 
 from service.errors import StatusError
 from service.managers.context import Caller
-from service.managers.native import NativeManager
+from service.managers.native import APPLY, PATCH_TYPES, STATUS, NativeManager, write_options
 
 AnyRequest = Request[Any, Any, Any]
 ROOT = "/apis/ray.io/v1"
 ONE = ROOT + "/namespaces/{namespace:str}/{plural:str}/{name:str}"
-MERGE_PATCH = "application/merge-patch+json"
 
 
 async def _body(request: AnyRequest) -> Any:
@@ -65,7 +64,19 @@ def is_watch(query: dict[str, str]) -> bool:
 async def create(
     request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str
 ) -> Response[dict[str, Any]]:
-    return Response(await native.create(caller, plural, namespace, await _body(request)), status_code=201)
+    options = write_options(query_of(request))
+    created = await native.create(caller, plural, namespace, await _body(request), options)
+    return Response(created, status_code=201)
+
+
+@delete(ROOT + "/namespaces/{namespace:str}/{plural:str}", include_in_schema=False, status_code=200)
+async def remove_collection(
+    request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str
+) -> dict[str, Any]:
+    query = query_of(request)
+    return await native.delete_collection(
+        caller, plural, namespace, query, await _delete_options(request, query)
+    )
 
 
 @get(ONE, include_in_schema=False)
@@ -77,44 +88,112 @@ async def read(native: NativeManager, namespace: str, plural: str, name: str) ->
 async def replace(
     request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
 ) -> dict[str, Any]:
-    return await native.replace(caller, plural, namespace, name, await _body(request), templates=True)
+    options = write_options(query_of(request))
+    body = await _body(request)
+    return await native.replace(caller, plural, namespace, name, body, templates=True, options=options)
 
 
 @patch(ONE, include_in_schema=False)
 async def modify(
     request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
-) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type != MERGE_PATCH:
-        # Kubernetes answers strategic merge patches of custom resources with 415 too.
-        raise StatusError(
-            415,
-            "UnsupportedMediaType",
-            f"the body of the request was in an unknown format - accepted media types include: {MERGE_PATCH}",
-        )
-    document = await _body(request)
-    current = await native.get(plural, namespace, name)
-    return await native.replace(caller, plural, namespace, name, merge_patch(current, document))
+) -> Response[dict[str, Any]]:
+    return await _patch(request, native, caller, namespace, plural, name, "")
 
 
 @delete(ONE, include_in_schema=False, status_code=200)
 async def remove(
-    native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
+    request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
 ) -> dict[str, Any]:
-    return await native.delete(caller, plural, namespace, name)
+    options = await _delete_options(request, query_of(request))
+    return await native.delete(caller, plural, namespace, name, options)
 
 
-def merge_patch(target: Any, document: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(document, dict):
-        return document
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in document.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+@get(ONE + "/status", include_in_schema=False)
+async def read_status(native: NativeManager, namespace: str, plural: str, name: str) -> dict[str, Any]:
+    return await native.get_status(plural, namespace, name)
 
 
-ROUTES = [list_all, list_namespaced, create, read, replace, modify, remove]
+@put(ONE + "/status", include_in_schema=False)
+async def replace_status(
+    request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
+) -> dict[str, Any]:
+    options = write_options(query_of(request))
+    body = await _body(request)
+    return await native.replace(caller, plural, namespace, name, body, options=options, subresource=STATUS)
+
+
+@patch(ONE + "/status", include_in_schema=False)
+async def modify_status(
+    request: AnyRequest, native: NativeManager, caller: Caller, namespace: str, plural: str, name: str
+) -> Response[dict[str, Any]]:
+    return await _patch(request, native, caller, namespace, plural, name, STATUS)
+
+
+async def _patch(
+    request: AnyRequest,
+    native: NativeManager,
+    caller: Caller,
+    namespace: str,
+    plural: str,
+    name: str,
+    subresource: str,
+) -> Response[dict[str, Any]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type not in PATCH_TYPES:
+        # Kubernetes answers strategic merge patches of custom resources with 415 too.
+        raise StatusError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: "
+            + ", ".join(PATCH_TYPES),
+        )
+    options = write_options(query_of(request), apply=content_type == APPLY)
+    document = await _body(request)
+    obj, created = await native.patch(
+        caller, plural, namespace, name, content_type, document, options, subresource
+    )
+    # A server-side apply that created the object answers 201, as Kubernetes does.
+    return Response(obj, status_code=201 if created else 200)
+
+
+async def _delete_options(request: AnyRequest, query: dict[str, str]) -> dict[str, Any] | None:
+    """The DeleteOptions of a delete: its body when it has one, else its query (as Kubernetes reads them)."""
+    raw = await request.body()
+    if raw.strip():
+        try:
+            options = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            raise StatusError(400, "BadRequest", "the request body is not valid JSON") from None
+        if not isinstance(options, dict):
+            raise StatusError(400, "BadRequest", "the body of a delete must be a DeleteOptions object")
+        return {key: value for key, value in options.items() if key not in ("kind", "apiVersion")}
+    found: dict[str, Any] = {}
+    if query.get("propagationPolicy"):
+        found["propagationPolicy"] = query["propagationPolicy"]
+    if query.get("dryRun"):
+        found["dryRun"] = [query["dryRun"]]
+    if query.get("gracePeriodSeconds"):
+        try:
+            found["gracePeriodSeconds"] = int(query["gracePeriodSeconds"])
+        except ValueError:
+            raise StatusError(
+                400, "BadRequest", f'invalid value for gracePeriodSeconds: "{query["gracePeriodSeconds"]}"'
+            ) from None
+    if query.get("orphanDependents"):
+        found["orphanDependents"] = query["orphanDependents"].lower() in ("true", "1", "t")
+    return found or None
+
+
+ROUTES = [
+    list_all,
+    list_namespaced,
+    create,
+    remove_collection,
+    read,
+    replace,
+    modify,
+    remove,
+    read_status,
+    replace_status,
+    modify_status,
+]

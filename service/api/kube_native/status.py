@@ -13,13 +13,18 @@ def is_kube_native(path: str) -> bool:
     return path.startswith(KUBE_NATIVE_PREFIXES) or path in ("/version", "/api", "/apis")
 
 
-def status_body(status: int, message: str, reason: str = "") -> dict[str, Any]:
-    return {
+def status_body(
+    status: int, message: str, reason: str = "", details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
         "message": message,
         "reason": reason or STATUS_REASONS.get(status, ""),
-        "code": status,
     }
+    if details:
+        body["details"] = details
+    body["code"] = status
+    return body
