@@ -34,7 +34,9 @@ async def test_the_ray_group_offers_v1_only(api: httpx.AsyncClient) -> None:
 
 
 async def test_kubectl_discovers_without_complaint(backend: Service, namespace: str, tmp_path: Path) -> None:
-    listed = await asyncio.to_thread(kubectl, backend, tmp_path, "-n", namespace, "get", "rayclusters,rayjobs")
+    listed = await asyncio.to_thread(
+        kubectl, backend, tmp_path, "-n", namespace, "get", "rayclusters,rayjobs"
+    )
     assert listed.returncode == 0, listed.stderr
     assert "couldn't get resource list" not in listed.stderr, listed.stderr
     assert "server could not find" not in listed.stderr, listed.stderr
