@@ -200,9 +200,15 @@ class Store:
         *,
         dry_run: bool = False,
     ) -> JsonObj:
-        """PUT: a stale metadata.resourceVersion conflicts; none at all makes the update unconditional."""
+        """PUT: a stale metadata.resourceVersion conflicts; none at all makes the update unconditional, except for
+        custom resources, which Kubernetes never updates unconditionally."""
         stored = self._stored(rtype, namespace, name)
         new = check_body(rtype, body, namespace)
+        if rtype.custom and not new["metadata"].get("resourceVersion"):
+            required = "Invalid value: 0x0: must be specified for an update"
+            raise invalid(
+                rtype, name, [FieldError("metadata.resourceVersion", "FieldValueInvalid", required)]
+            )
         return self._update(rtype, namespace, name, stored, new, subresource, dry_run)
 
     def patch(

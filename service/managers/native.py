@@ -230,9 +230,8 @@ class NativeManager:
         async def prepare() -> Write:
             _same_name(body, name)
             current = await self._current(kind, namespace, name, subresource)
-            metadata = body["metadata"]
-            if not metadata.get("resourceVersion"):
-                metadata["resourceVersion"] = _version(current)
+            # A replace without a resourceVersion goes as sent: Kubernetes refuses it for custom resources (422),
+            # as it would without the service, rather than overwriting whatever changed since the caller read.
             if not subresource and templates:
                 sent = await self._with_templates(plural, namespace, body)
             else:

@@ -411,3 +411,17 @@ async def test_server_side_apply(
         ("UPDATE", "SUCCESS"),
     ], rows
     assert now["metadata"]["annotations"][INTENT] == rows[-1]["id"]
+
+
+async def test_a_replace_without_a_resource_version_is_refused_as_kubernetes_refuses_it(
+    api: httpx.AsyncClient, namespace: str
+) -> None:
+    base = f"{ROOT}/namespaces/{namespace}/rayclusters"
+    assert (await api.post(base, json=raycluster("unversioned"))).status_code == 201
+    current = (await api.get(f"{base}/unversioned")).json()
+    del current["metadata"]["resourceVersion"]
+    current["metadata"]["labels"]["tier"] = "gold"
+    refused = await api.put(f"{base}/unversioned", json=current)
+    assert_status(refused, 422, "Invalid")
+    assert "metadata.resourceVersion" in refused.json()["message"], refused.json()
+    assert "tier" not in (await api.get(f"{base}/unversioned")).json()["metadata"]["labels"]

@@ -24,11 +24,19 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, never one this process handed out before (the kernel may offer the
+    same free port twice in a row, and a service's HTTP and gRPC ports would then clash)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
