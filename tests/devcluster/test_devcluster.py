@@ -529,7 +529,15 @@ async def test_dry_runs_are_checked_but_never_stored_nor_watched(cluster: DevClu
             assert made.status == 201
             stored = (await made.json())["metadata"]["resourceVersion"]
         for method, extra in [
-            ("PUT", {"json": {**body, "metadata": {"name": "dry", "labels": {"a": "b"}}}}),
+            (
+                "PUT",
+                {
+                    "json": {
+                        **body,
+                        "metadata": {"name": "dry", "labels": {"a": "b"}, "resourceVersion": stored},
+                    }
+                },
+            ),
             ("PATCH", {"json": {"metadata": {"labels": {"a": "b"}}}, "headers": {"content-type": MERGE}}),
             ("DELETE", {}),
         ]:
