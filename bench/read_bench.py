@@ -52,6 +52,25 @@ def _memory(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+class _Watcher:
+    """Samples the service's RSS while the benchmark runs, remembering what it was doing at the highest one."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.phase = "start"
+        self.high = (0.0, "")
+
+    def at(self, phase: str) -> None:
+        self.phase = phase
+
+    async def run(self) -> None:
+        while True:
+            rss, _ = _memory(self.pid)
+            if rss > self.high[0]:
+                self.high = (rss, self.phase)
+            await asyncio.sleep(0.05)
+
+
 async def _timed(call: Callable[[], Awaitable[Any]], times: int) -> list[float]:
     durations = []
     for _ in range(times):
@@ -191,7 +210,12 @@ async def _wait_listed(url: str, count: int) -> None:
 
 
 async def _measure(
-    service: processes.Service, raw_api: client.ApiClient, spaces: list[str], size: int, created: int
+    service: processes.Service,
+    raw_api: client.ApiClient,
+    spaces: list[str],
+    size: int,
+    created: int,
+    watcher: _Watcher,
 ) -> dict[str, tuple[float, float]]:
     custom = client.CustomObjectsApi(raw_api)
     placed = [_placed(spaces, index) for index in range(size)]
@@ -203,6 +227,7 @@ async def _measure(
     async with aiohttp.ClientSession(
         service.url, timeout=aiohttp.ClientTimeout(total=300), trust_env=False, connector=connector
     ) as api:
+        watcher.at("first list")
         await _wait_listed(service.url, size)
         first = spaces[0]
         base = f"/apis/v1/namespaces/{first}/clusters"
@@ -233,13 +258,16 @@ async def _measure(
         async def raw_list_all() -> None:
             await custom.list_cluster_custom_object("ray.io", "v1", "rayclusters")
 
+        watcher.at("get")
         for call in (service_get, raw_get):
             await _timed(call, 20)  # warm connections
         results["get p50 ms"] = (
             statistics.median(await _timed(service_get, GETS)),
             statistics.median(await _timed(raw_get, GETS)),
         )
+        watcher.at("get throughput")
         results[f"get/s, {CLIENTS} clients"] = (await _throughput(service_get), await _throughput(raw_get))
+        watcher.at("list")
         in_first = sum(1 for namespace, _ in placed if namespace == first)
         results[f"list {in_first} p50 ms"] = (
             statistics.median(await _timed(service_list, lists)),
@@ -250,6 +278,7 @@ async def _measure(
                 statistics.median(await _timed(service_list_all, lists)),
                 statistics.median(await _timed(raw_list_all, lists)),
             )
+        watcher.at("create")
         counter = iter(range(created, created + 10_000))
         names: list[str] = []
 
@@ -299,17 +328,23 @@ async def _run(kind: str, count: int, sizes: list[int], before: bool, workdir: P
                 print(f"\n{kind} backend, {where} ({mode}); service idle RSS {idle[0]:.0f} MiB")
                 print(f"  {'size':>6} {'measure':<18} {'service':>10} {'raw':>10} {'ratio':>7}")
                 populated, created = 0, 0
+                watcher = _Watcher(service.process.pid)
+                sampler = asyncio.create_task(watcher.run())
                 for size in sizes:
+                    watcher.at("populate")
                     await _populate(client.CustomObjectsApi(raw_api), spaces, populated, size)
                     populated = size
                     # Creates add objects: the list sizes below count only the populated ones, so create last.
-                    results = await _measure(service, raw_api, spaces, size, created)
+                    results = await _measure(service, raw_api, spaces, size, created, watcher)
                     created += 81
                     for measure, (ours, raw) in results.items():
                         ratio = ours / raw if raw else float("nan")
                         print(f"  {size:>6} {measure:<18} {ours:>10.2f} {raw:>10.2f} {ratio:>7.2f}")
                     rss, peak = _memory(service.process.pid)
                     print(f"  {size:>6} {'service RSS MiB':<18} {rss:>10.0f} {'peak':>10} {peak:>7.0f}")
+                    high, phase = watcher.high
+                    print(f"  {size:>6} {'sampled high MiB':<18} {high:>10.0f} {'during':>10} {phase}")
+                sampler.cancel()
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ bounded by its timeout *including* the wait for a concurrency slot, and by the r
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -68,6 +69,33 @@ def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+class ObjectKey(msgspec.Struct, frozen=True):
+    """Which object: all a caller needs to tell whether it still exists."""
+
+    namespace: str = ""
+    name: str = ""
+    uid: str = ""
+
+
+class _Keyed(msgspec.Struct, frozen=True):
+    metadata: ObjectKey = ObjectKey()
+
+
+class _PageMeta(msgspec.Struct, frozen=True):
+    continue_: str = msgspec.field(name="continue", default="")
+
+
+class _KeyPage(msgspec.Struct, frozen=True):
+    """A list page decoded into object keys only: the rest of each object is skipped, never built."""
+
+    items: list[_Keyed] = []
+    metadata: _PageMeta = _PageMeta()
+
+
+KEY_PAGE = 500
+_key_page_decoder = msgspec.json.Decoder(_KeyPage)
 
 
 class WatchEvent(msgspec.Struct, frozen=True):
@@ -146,6 +174,7 @@ class KubeClient:
         _, result = await self._exchange(
             verb, kind, namespace, method, segments, query=query, body=body, content_type=content_type
         )
+        assert isinstance(result, dict)
         return result
 
     async def _exchange(
@@ -159,8 +188,10 @@ class KubeClient:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str | None = None,
-    ) -> tuple[int, Obj]:
-        """One call; its HTTP status and JSON answer, or a ``KubeError`` naming what was attempted."""
+        decoder: msgspec.json.Decoder[Any] = _decoder,
+    ) -> tuple[int, Any]:
+        """One call; its HTTP status and JSON answer (as ``decoder`` reads it), or a ``KubeError`` naming what
+        was attempted."""
         operation = f"{verb}_{kind.plural}"
         try:
             url = self._url(segments, query)
@@ -188,8 +219,8 @@ class KubeClient:
             if not 200 <= status <= 299:
                 raise KubeError.from_response(status, raw)
             try:
-                result: Obj = _decoder.decode(raw) if raw else {}
-            except msgspec.DecodeError:
+                result = decoder.decode(raw) if raw else {}
+            except (msgspec.DecodeError, msgspec.ValidationError):
                 raise KubeUnavailableError(
                     status, "BadResponse", "the Kubernetes API sent malformed JSON"
                 ) from None
@@ -264,6 +295,23 @@ class KubeClient:
             "resourceVersion": resource_version,
         }
         return await self._request("list", kind, namespace, "GET", kind.path(namespace), query=query)
+
+    async def keys(
+        self, kind: Kind, namespace: str | None, *, label_selector: str = ""
+    ) -> builtins.list[ObjectKey]:
+        """Namespace, name and uid of every object of ``kind``, read a page at a time and decoded into just
+        that: however many objects there are, only one page of raw JSON is held, and nothing else is built."""
+        found: builtins.list[ObjectKey] = []
+        token = ""
+        while True:
+            query = {"labelSelector": label_selector, "limit": KEY_PAGE, "continue": token}
+            _, page = await self._exchange(
+                "list", kind, namespace, "GET", kind.path(namespace), query=query, decoder=_key_page_decoder
+            )
+            found.extend(item.metadata for item in page.items)
+            token = page.metadata.continue_
+            if not token:
+                return found
 
     async def create(
         self, kind: Kind, namespace: str | None, body: Obj, *, query: Mapping[str, str] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -71,3 +72,58 @@ def test_vanished_resources_are_closed_by_the_reconciler_not_by_reads(
             assert (
                 len(_deletions(http, namespace, "rec-cluster")) == 1
             )  # a later run finds nothing left to do
+
+
+async def _create_behind_its_back(kubeconfig: Path, namespace: str, names: list[str]) -> None:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(configuration=cfg) as api:
+        if not names:
+            await client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+            return
+        custom = client.CustomObjectsApi(api)
+        queue = list(names)
+
+        async def worker() -> None:
+            while queue:
+                body = {
+                    "apiVersion": "ray.io/v1",
+                    "kind": "RayCluster",
+                    "metadata": {"name": queue.pop()},
+                    "spec": {"headGroupSpec": {"template": {"spec": {"containers": []}}}},
+                }
+                await custom.create_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", body)
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+
+
+def test_the_reconciler_reads_every_page_of_a_large_list(dev_kubeconfig: Path, tmp_path: Path) -> None:
+    """It reads object keys a page at a time: a cluster on a later page is still there, not closed."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}"
+    namespace = f"reconcile-pages-{uuid.uuid4().hex[:6]}"
+    asyncio.run(_create_behind_its_back(dev_kubeconfig, namespace, []))
+    with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            template = payloads.template(namespace, "t")
+            assert (
+                http.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template).status_code
+                == 200
+            )
+            for name in ("zz-later-page", "gone"):
+                body = payloads.cluster(namespace, name, "t")
+                assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
+    # More clusters than one page holds, all sorting before the API's own, and one deletion to be noticed.
+    asyncio.run(_create_behind_its_back(dev_kubeconfig, namespace, [f"a-{i:04d}" for i in range(700)]))
+    asyncio.run(_delete_behind_its_back(dev_kubeconfig, namespace, "gone"))
+    with processes.service(tmp_path, url, dev_kubeconfig, False, env=QUIET) as service:
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            deadline = time.monotonic() + 20
+            while not _deletions(http, namespace, "gone") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert [outcome for outcome, _ in _deletions(http, namespace, "gone")] == ["SUCCESS"]
+            assert _deletions(http, namespace, "zz-later-page") == []
+            history = http.get(
+                f"/apis/v1/namespaces/{namespace}/clusters", params={"includeDeleted": "true", "limit": 1000}
+            ).json()["clusters"]
+            kept = [c for c in history if c["name"] == "zz-later-page"]
+            assert kept and not kept[0].get("deletedAt"), kept
