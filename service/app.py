@@ -91,7 +91,9 @@ def _lifespan(settings: Settings) -> Any:
             app.state.managers = managers
             app.state.authenticator = authenticator
             # A PENDING change older than any request can live was interrupted: the reconciler settles it.
-            reconciler = Reconciler(kube, records, settings.request_timeout + settings.kube_timeout)
+            reconciler = Reconciler(
+                kube, records, settings.request_timeout + settings.kube_timeout, managers.reads
+            )
             _background(stack, reconciler.run_forever(settings.reconcile_interval), "reconciler")
             if settings.retention_days > 0:
                 _background(

@@ -25,6 +25,7 @@ from service.errors import ApiError, Code
 from service.kube.client import KubeClient, Obj
 from service.kube.errors import KubeError, KubeNotFoundError
 from service.managers.lifecycle import intent_of, observe
+from service.managers.read_model import ReadModel
 from service.vocabulary import (
     COMPUTE_TEMPLATE_SELECTOR,
     KIND_OF,
@@ -65,9 +66,13 @@ def _parse_time(value: object) -> dt.datetime | None:
 
 
 class Reconciler:
-    def __init__(self, kube: KubeClient, records: Records, pending_after: float) -> None:
+    def __init__(
+        self, kube: KubeClient, records: Records, pending_after: float, reads: ReadModel | None = None
+    ) -> None:
         self.kube = kube
         self.records = records
+        self.reads = reads
+        """The informers' stores: while they are watching, they tell what exists without listing Kubernetes."""
         self.pending_after = dt.timedelta(seconds=pending_after)
         """How old a PENDING row must be before it is judged: longer than any request can take."""
         self._missing: set[tuple[Resource, str, str, str]] | None = None
@@ -163,17 +168,12 @@ class Reconciler:
         # Rows first, then the list: a row settles only after Kubernetes confirmed its object, so any row read
         # here has an object the later list must show, unless it is gone. (A newer object of the same name has
         # another uid, which mark_gone compares.)
-        rows = await self.records.live(resource, None)
+        scope = self.reads.namespace if self.reads is not None else None
+        rows = await self.records.live(resource, scope)
         if not rows:
             return 0
-        kind = KIND_OF[resource]
-        selector = COMPUTE_TEMPLATE_SELECTOR if resource is Resource.COMPUTE_TEMPLATES else ""
-        try:
-            # Keys only, a page at a time: with 10,000 clusters a whole list would cost the service 100 MiB.
-            keys = await self.kube.keys(kind, None, label_selector=selector)
-            present = {(key.namespace, key.name): key.uid for key in keys}
-        except KubeError as exc:
-            log.warning("could not list %s to reconcile their history: %s", kind.plural, exc.message)
+        present = await self._present(resource, scope)
+        if present is None:
             return 0
         closed = 0
         for key, row in rows.items():
@@ -187,6 +187,25 @@ class Reconciler:
             if await self.records.mark_gone(resource, row.namespace, row.name, uid=row.uid):
                 closed += 1
         return closed
+
+    async def _present(self, resource: Resource, scope: str | None) -> dict[tuple[str, str], str] | None:
+        """The uid of every object of ``resource`` (in ``scope``, or everywhere), by namespace and name; None when
+        Kubernetes cannot tell now."""
+        reads = self.reads
+        store = reads.stores.get(resource) if reads is not None else None
+        if reads is not None and store is not None and reads.ready():
+            # The informers watch every change and list again after any gap: what they hold is what exists,
+            # as of moments ago (a row missing from it is judged again next time before it is closed).
+            return {(entry.namespace, entry.name): entry.uid for entry in store.entries.values()}
+        kind = KIND_OF[resource]
+        selector = COMPUTE_TEMPLATE_SELECTOR if resource is Resource.COMPUTE_TEMPLATES else ""
+        try:
+            # Keys only, a page at a time: with 10,000 clusters a whole list would cost the service 100 MiB.
+            keys = await self.kube.keys(kind, scope, label_selector=selector)
+        except KubeError as exc:
+            log.warning("could not list %s to reconcile their history: %s", kind.plural, exc.message)
+            return None
+        return {(key.namespace, key.name): key.uid for key in keys}
 
     async def run_forever(self, interval: float) -> None:
         """Reconcile now, then every ``interval`` seconds, until cancelled; failures are logged and retried."""

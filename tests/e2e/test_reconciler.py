@@ -127,3 +127,33 @@ def test_the_reconciler_reads_every_page_of_a_large_list(dev_kubeconfig: Path, t
             ).json()["clusters"]
             kept = [c for c in history if c["name"] == "zz-later-page"]
             assert kept and not kept[0].get("deletedAt"), kept
+
+
+def test_while_the_informers_watch_the_reconciler_asks_them_not_kubernetes(tmp_path: Path) -> None:
+    """With the informers up, the reconciler judges history rows by what they hold: it lists nothing, and a live
+    cluster stays live however often it runs."""
+    import yaml
+
+    env = {"KUBERAY_APISERVER_RECONCILE_INTERVAL": "0.5"}
+    url = f"sqlite+aiosqlite:///{tmp_path / 'informed.db'}"
+    namespace = "ray-system"
+    with (
+        processes.dev_cluster(tmp_path) as kubeconfig,
+        processes.service(tmp_path, url, kubeconfig, False, env=env) as service,
+        httpx.Client(base_url=service.url, timeout=30) as http,
+    ):
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        template = payloads.template(namespace, "t")
+        assert (
+            http.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template).status_code == 200
+        )
+        body = payloads.cluster(namespace, "informed", "t")
+        assert http.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body).status_code == 200
+        start = httpx.get(f"{server}/_devcluster/requests", params={"since": 999999999}).json()["next"]
+        time.sleep(3)  # several runs of the reconciler
+        logged = httpx.get(f"{server}/_devcluster/requests", params={"since": start}).json()["requests"]
+        lists = [r["path"] for r in logged if r["method"] == "GET" and "watch=" not in r["path"]]
+        assert not [path for path in lists if "rayclusters" in path or "configmaps" in path], lists
+        assert _deletions(http, namespace, "informed") == []
+        live = http.get(f"/apis/v1/namespaces/{namespace}/clusters/informed")
+        assert live.status_code == 200 and not live.json().get("deletedAt"), live.text
