@@ -1,9 +1,10 @@
-"""The HTTP server of ``serve``: uvicorn, with a bound on how long a client may take to send its headers.
+"""The HTTP server of ``serve``: uvicorn with httptools' parser, and a bound on how long a client may take to send
+its headers.
 
 uvicorn closes idle keep-alive connections but waits forever for a request whose headers trickle in, so a few
 slow clients could hold every connection. This protocol closes a connection whose request headers are not
 complete ``header_timeout`` seconds after it began waiting for them. (Bodies are read inside the request, under
-its deadline.)
+its deadline.) httptools parses in C: a request costs a fraction of what the pure-Python h11 parser costs.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-def protocol_with_header_timeout(header_timeout: float) -> type[H11Protocol]:
-    class HeaderTimeoutProtocol(H11Protocol):
+def protocol_with_header_timeout(header_timeout: float) -> type[HttpToolsProtocol]:
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
 
         def _arm(self) -> None:
@@ -30,21 +30,20 @@ def protocol_with_header_timeout(header_timeout: float) -> type[H11Protocol]:
 
         def _headers_too_slow(self) -> None:
             self._header_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if not self.transport.is_closing():
                 self.transport.close()
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm()
 
-        def handle_events(self) -> None:
-            super().handle_events()
-            if self.conn.their_state is not h11.IDLE:
-                self._disarm()  # the request's headers are in
+        def on_headers_complete(self) -> None:
+            self._disarm()  # the request's headers are in
+            super().on_headers_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if self.conn.their_state is h11.IDLE:
+            if not self.pipeline:
                 self._arm()  # waiting for the next request's headers
 
         def connection_lost(self, exc: Exception | None) -> None:
