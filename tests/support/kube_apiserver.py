@@ -33,6 +33,7 @@ from types import TracebackType
 
 import yaml
 
+from tests.support.tls import make_certificates
 from tests.support.tools import cache_bin_dir, pin
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -122,150 +123,22 @@ def _write_pki(pki: pathlib.Path) -> None:
     A separate CA (rather than one self-signed leaf) keeps strict verifiers happy: OpenSSL 3 and Go both
     accept a CA:TRUE root as trust anchor and a CA:FALSE leaf with SANs as the serving cert.
     """
-    pki.mkdir(parents=True, exist_ok=True)
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        _write_pki_openssl(pki)
-    else:
-        _write_pki_cryptography(pki)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
-
-def _write_pki_cryptography(pki: pathlib.Path) -> None:
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    now = datetime.datetime.now(datetime.UTC)
-    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2))
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kuberay-test-ca")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
+    make_certificates(pki, name="kube-apiserver", stem="server")
     # Service-account tokens are signed with RS256 by default, so this key must be RSA.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    (pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    (pki / "server.crt").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    (pki / "server.key").write_bytes(pem_key(server_key))
-    (pki / "sa.key").write_bytes(pem_key(sa_key))
+    (pki / "sa.key").write_bytes(
+        sa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     (pki / "sa.pub").write_bytes(
         sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-
-
-def _write_pki_openssl(pki: pathlib.Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise RuntimeError("need the `cryptography` package or the openssl CLI to make test certificates")
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=pki, check=True, capture_output=True, text=True)
-
-    ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run(
-        "req",
-        "-x509",
-        *ec_key,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=kuberay-test-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE,pathlen:0",
-        "-addext",
-        "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
-    )
-    run("req", "-new", *ec_key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver")
-    (pki / "server.ext").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-        "extendedKeyUsage=serverAuth\n"
-        "authorityKeyIdentifier=keyid\n"
-        "subjectKeyIdentifier=hash\n"
-    )
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    )
-    run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
-    run("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
 
 
 class RealKubeApiServer:

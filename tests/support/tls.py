@@ -37,9 +37,11 @@ def _pem_key(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> 
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
-def make_certificates(directory: Path, days: float = 2) -> Certificates:
-    """A CA and a certificate for ``localhost`` and ``127.0.0.1`` signed by it, valid for ``days`` (negative:
-    already expired), written under ``directory``."""
+def make_certificates(
+    directory: Path, days: float = 2, *, name: str = "kuberay-apiserver", stem: str = "tls"
+) -> Certificates:
+    """A CA and a certificate of ``name`` for ``localhost`` and ``127.0.0.1`` signed by it, valid for ``days``
+    (negative: already expired), written under ``directory`` as ``ca.crt``, ``{stem}.crt`` and ``{stem}.key``."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     not_after = now + datetime.timedelta(days=days)
@@ -78,7 +80,7 @@ def make_certificates(directory: Path, days: float = 2) -> Certificates:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kuberay-apiserver")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -98,7 +100,9 @@ def make_certificates(directory: Path, days: float = 2) -> Certificates:
         .sign(ca_key, hashes.SHA256())
     )
 
-    made = Certificates(ca=directory / "ca.crt", cert=directory / "tls.crt", key=directory / "tls.key")
+    made = Certificates(
+        ca=directory / "ca.crt", cert=directory / f"{stem}.crt", key=directory / f"{stem}.key"
+    )
     made.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     made.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     made.key.write_bytes(_pem_key(key))
