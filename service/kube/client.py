@@ -174,7 +174,10 @@ class KubeClient:
         _, result = await self._exchange(
             verb, kind, namespace, method, segments, query=query, body=body, content_type=content_type
         )
-        assert isinstance(result, dict)
+        if not isinstance(result, dict):
+            raise KubeUnavailableError(
+                0, "BadResponse", "the Kubernetes API answered something not an object"
+            )
         return result
 
     async def _exchange(
