@@ -182,9 +182,17 @@ class OidcAuthenticator:
         from joserfc.errors import JoseError
         from joserfc.jwk import KeySet
 
+        asked = time.monotonic()
         async with self._lock:
-            stale = time.monotonic() - self._fetched_at > self.REFRESH_AT_MOST_EVERY
-            if self._keys is None or (refresh and stale):
+            # A token signed with an unknown key waits for the next fetch rather than failing: keys are fetched
+            # at most once a second, and one fetch serves every request that was waiting for it (a rotation
+            # right after a fetch is then seen within a second, and a flood of bogus key ids costs one fetch a
+            # second).
+            fetched_since = self._fetched_at >= asked
+            if self._keys is None or (refresh and not fetched_since):
+                wait = self._fetched_at + self.REFRESH_AT_MOST_EVERY - time.monotonic()
+                if self._keys is not None and wait > 0:
+                    await asyncio.sleep(wait)
                 try:
                     url = self.jwks_url
                     if not url:
